@@ -1,0 +1,1 @@
+"""Carriers, router and dispatch, endpoints, CLI and benchmarks."""

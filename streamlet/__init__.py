@@ -1,0 +1,1 @@
+"""streamlet: an actor-based stream runtime for trio."""
