@@ -1,1 +1,19 @@
-"""streamlet: an actor-based stream runtime for trio."""
+"""streamlet: an actor-based stream runtime for trio.
+
+Each stream is its own actor (a trio task with a mailbox) that owns one
+streaming call's state; streams pair in-process or cross a connection as
+STREAM_* frames. This package is the public facade over three layers:
+`streamlet.codec` (sans-IO wire format), `streamlet.actors` (the per-stream
+state machine and actor) and `streamlet.runtime` (carriers, router, endpoints).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path as _Path
+
+# Installed, the layers sit inside this package. Imported straight from a
+# source checkout (the repo root on sys.path, as with `python -m pytest`), they
+# are siblings of this folder: let the package find them there too.
+_source_root = _Path(__file__).resolve().parent.parent
+if not (_Path(__file__).parent / "codec").is_dir() and (_source_root / "codec").is_dir():
+    __path__.append(str(_source_root))
