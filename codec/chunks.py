@@ -12,10 +12,10 @@ from typing import Any
 
 import cbor2
 
-from .errors import ProtocolError
+from .safecbor import CHUNK_PROFILE, decode_cbor_bounded
 
 # Deep nesting is the cheap attack on a recursive decoder; real payloads are shallow.
-MAX_CBOR_DEPTH = 64
+MAX_CBOR_DEPTH = CHUNK_PROFILE.max_depth
 
 
 class Encoding(enum.Enum):
@@ -48,8 +48,10 @@ def decode_chunk(encoding: Encoding, payload: bytes | bytearray | memoryview) ->
 
 
 def decode_cbor(payload: bytes | bytearray | memoryview) -> Any:
-    """Decode one CBOR value from untrusted bytes, bounded in depth, with no trailing data."""
-    try:
-        return cbor2.loads(bytes(payload), max_depth=MAX_CBOR_DEPTH)
-    except (cbor2.CBORDecodeError, ValueError, TypeError, OverflowError, RecursionError) as exc:
-        raise ProtocolError(f"malformed CBOR payload: {exc}") from exc
+    """Decode one CBOR chunk value from untrusted bytes; see `safecbor` for what is refused.
+
+    Exactly one value and no trailing bytes, depth-bounded, definite lengths,
+    no duplicate keys, text or byte-string map keys, tags 0-3 only. The input
+    is already bounded by the stream's max chunk size.
+    """
+    return decode_cbor_bounded(payload, CHUNK_PROFILE)
