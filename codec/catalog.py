@@ -14,7 +14,7 @@ from types import MappingProxyType
 import attrs
 
 from .errors import ProtocolError, Reason
-from .frames import HEADER_SIZE, KNOWN_FLAGS, Flags, FrameKind, describe_frame
+from .frames import HEADER_SIZE, UNKNOWN_FLAG_BITS, Flags, FrameKind, describe_frame
 from .ids import Side, opener_of
 
 
@@ -167,7 +167,7 @@ def check_header(
             flags,
             stream_id,
         )
-    if flags & ~KNOWN_FLAGS:
+    if flags & UNKNOWN_FLAG_BITS:
         raise _error("unknown flag bits", Reason.UNKNOWN_FLAGS, kind, flags, stream_id)
     if flags & Flags.COMPRESSED:
         raise _error(
@@ -177,7 +177,7 @@ def check_header(
             flags,
             stream_id,
         )
-    if flags & ~spec.allowed_flags:
+    if flags & ~int(spec.allowed_flags):
         raise _error(
             f"{spec.kind.name} may not carry these flags",
             Reason.FLAGS_NOT_ALLOWED,

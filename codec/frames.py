@@ -46,6 +46,8 @@ class Flags(enum.IntFlag):
 
 
 KNOWN_FLAGS = Flags.COMPRESSED | Flags.MORE_FRAMES | Flags.FIN
+# A plain int: `~` on an IntFlag complements within the known bits only.
+UNKNOWN_FLAG_BITS = 0xFF & ~int(KNOWN_FLAGS)
 
 
 @attrs.frozen
@@ -72,7 +74,7 @@ class Frame:
 def describe_flags(flags: int) -> str:
     """Flags as `0x06(MORE_FRAMES|FIN)`: the hex byte and the names of the bits we know."""
     names = [flag.name for flag in (Flags.COMPRESSED, Flags.MORE_FRAMES, Flags.FIN) if flags & flag]
-    unknown = flags & ~KNOWN_FLAGS & 0xFF
+    unknown = flags & UNKNOWN_FLAG_BITS
     if unknown:
         names.append(f"0x{unknown:02x}")
     return f"0x{flags:02x}({'|'.join(str(name) for name in names) or 'none'})"
