@@ -111,9 +111,19 @@ class ErrorPayload:
 
     @classmethod
     def from_stream_error(cls, error: StreamError) -> ErrorPayload:
-        """The payload for `error`, its message cut to `MAX_MESSAGE_BYTES` at a character edge."""
+        """The payload for `error`, always encodable: what does not fit is cut.
+
+        The message is cut to `MAX_MESSAGE_BYTES` at a character edge; details
+        that are not plain CBOR within `MAX_DETAILS_BYTES` are dropped (the code
+        and message still reach the peer).
+        """
         message = error.message.encode()[:MAX_MESSAGE_BYTES].decode(errors="ignore")
-        return cls(error.code, message, dict(error.details))
+        payload = cls(error.code, message, dict(error.details))
+        try:
+            payload.encode()
+        except (ProtocolError, TypeError, ValueError, cbor2.CBOREncodeError):
+            payload = cls(error.code, message)
+        return payload
 
     def to_stream_error(self) -> StreamError:
         """The error a waiter on the stream gets."""

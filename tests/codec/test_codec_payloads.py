@@ -127,6 +127,12 @@ def test_error_payload_from_stream_error_truncates_long_messages() -> None:
     )
 
 
+def test_error_payload_from_stream_error_drops_details_the_peer_would_refuse() -> None:
+    for details in ({"when": object()}, {"big": "x" * 10_000}, {"set": {1, 2}}):
+        payload = ErrorPayload.from_stream_error(StreamError(StatusCode.ABORTED, "m", details))
+        assert ErrorPayload.decode(payload.encode()) == ErrorPayload(StatusCode.ABORTED, "m")
+
+
 @EXAMPLES
 @given(st.integers(1, 2**31 - 1))
 def test_credit_payload_round_trips(increment: int) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pathlib
 
+import cbor2
 import pytest
 from streamlet.codec import (
     CATALOG,
@@ -14,9 +15,14 @@ from streamlet.codec import (
     MAX_MAX_FRAME_SIZE,
     MIN_MAX_FRAME_SIZE,
     PROTOCOL_VERSION,
+    ByePayload,
+    Encoding,
+    ErrorPayload,
     Flags,
     FrameKind,
     HelloPayload,
+    Mode,
+    OpenPayload,
     Reason,
     Side,
     StatusCode,
@@ -120,3 +126,16 @@ def test_settings_table_defaults_match_the_code() -> None:
 @pytest.mark.parametrize("row", table("refusals"), ids=lambda row: row[1])
 def test_refusal_table_reasons_are_reasons_the_code_raises(row: list[str]) -> None:
     assert Reason(row[1]).value == row[1]
+
+
+def test_payload_table_lists_exactly_the_fields_each_payload_encodes() -> None:
+    rows = table("payloads")
+    fields: dict[str, set[str]] = {}
+    for payload, field, *_ in rows:
+        fields.setdefault(payload, set()).add(field)
+    full_open = OpenPayload("m", Mode.BIDI, Encoding.RAW, 1, 1.0, {"k": "v"})
+    full_error = ErrorPayload(StatusCode.INTERNAL, "x", {"n": 1})
+    assert set(cbor2.loads(full_open.encode())) == fields["STREAM_OPEN"]
+    assert set(cbor2.loads(full_error.encode())) == fields["STREAM_ERROR"]
+    assert set(cbor2.loads(ByePayload().encode())) == fields["BYE"]
+    assert set(cbor2.loads(HelloPayload().encode())) == {row[0] for row in table("settings")}
