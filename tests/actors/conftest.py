@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import trio
 import trio.testing
-
 from streamlet.actors.machine import StreamMachine
 from streamlet.actors.table import Role
 from streamlet.codec.chunks import Encoding
@@ -25,7 +24,7 @@ def autojump_clock() -> trio.testing.MockClock:
     return trio.testing.MockClock(autojump_threshold=0)
 
 
-def sample(encoding: Encoding, i: int) -> Any:
+def _sample(encoding: Encoding, i: int) -> Any:
     """A chunk value that fits the encoding."""
     return bytes([i % 256]) * (i % 5 + 1) if encoding is Encoding.RAW else {"i": i}
 
@@ -90,8 +89,13 @@ class RecordingOutbox:
         return sent
 
 
-def make_machine(
-    mode: Mode, role: Role, *, window: int = 1024, max_chunk_size: int | None = None, credit: int = 1024
+def _make_machine(
+    mode: Mode,
+    role: Role,
+    *,
+    window: int = 1024,
+    max_chunk_size: int | None = None,
+    credit: int = 1024,
 ) -> tuple[StreamMachine, RecordingOutbox]:
     """A machine with a recording outbox and `credit` bytes of send credit."""
     out = RecordingOutbox()
@@ -107,5 +111,22 @@ def make_machine(
     return machine, out
 
 
-def iter_modes() -> Iterator[Mode]:
-    yield from Mode
+MachineFactory = Callable[..., tuple[StreamMachine, RecordingOutbox]]
+
+
+@pytest.fixture
+def make_machine() -> MachineFactory:
+    """`make_machine(mode, role, window=, max_chunk_size=, credit=)` -> (machine, outbox)."""
+    return _make_machine
+
+
+@pytest.fixture
+def new_caller() -> type[Caller]:
+    """`new_caller(name)`: a token for a parked owner call, recording its outcomes."""
+    return Caller
+
+
+@pytest.fixture
+def sample() -> Callable[[Encoding, int], Any]:
+    """`sample(encoding, i)`: the i-th chunk value for that encoding."""
+    return _sample
