@@ -318,7 +318,10 @@ class Stream:
         await trio.lowlevel.checkpoint_if_cancelled()
         while not self._done and self._owner_pending >= OWNER_SLOTS:
             await self._slots.park()
-        call = _Call(event, arg)
+        return await self._post(_Call(event, arg))
+
+    async def _post(self, call: _Call) -> Any:
+        """Put the call in the mailbox and park until the actor answers (inline once it ended)."""
         if self._done:
             self._apply_call(call)
             await trio.lowlevel.cancel_shielded_checkpoint()
@@ -398,8 +401,10 @@ class Stream:
         if self._terminal_posted and not self._done:
             await self._finished.wait()  # the first close or abort settles the stream
             return
+        # Posted before any checkpoint and never withdrawn (it uses the one reserved
+        # mailbox slot), so a close or abort happens even if its caller is cancelled.
         self._terminal_posted = True
-        await self._call(event, arg)
+        await self._post(_Call(event, arg))
 
     def info(self) -> StreamInfo:
         """A snapshot of the stream's state and counters."""
