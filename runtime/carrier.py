@@ -1,0 +1,543 @@
+"""The carrier: one connection's task, carrying its streams' deliveries as STREAM_* frames.
+
+A `Carrier` runs over any `trio.abc.Stream` (TCP, TLS, a Unix socket, a memory
+pair). After the handshake it runs three tasks: the reader decodes frames and
+routes each to its stream without ever blocking (credit guarantees room), the
+writer drains the fair outbound queue (`outbound.Outbound`) in coalesced
+`send_all` calls, and the keepalive pings the peer. Streams the peer opens are
+served by the router (`dispatch.serve_stream`), a task per stream; streams this
+side opens live in their owner's `async with open_stream(...)`.
+
+However the connection ends (BYE drained, EOF, a broken transport, garbage
+from the peer, a silent peer), every stream still on it ends at once with
+UNAVAILABLE, every task stops, and `run` returns (graceful) or raises a
+`CarrierError` saying why.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Final
+
+import attrs
+import trio
+from streamlet.actors import Role, Stream, chunk_charge, open_stream
+from streamlet.codec import (
+    MIN_MAX_FRAME_SIZE,
+    ByePayload,
+    CreditPayload,
+    Encoding,
+    ErrorPayload,
+    Flags,
+    Frame,
+    FrameDecoder,
+    FrameEncoder,
+    FrameKind,
+    HelloPayload,
+    Mode,
+    OpenPayload,
+    ProtocolError,
+    Reassembler,
+    Side,
+    StatusCode,
+    StreamError,
+    StreamIds,
+)
+
+from .carrier_errors import (
+    CarrierError,
+    ConnectionLostError,
+    PeerClosedError,
+    PeerProtocolError,
+)
+from .dispatch import CallInfo, enforce_deadline, serve_stream
+from .handshake import RECEIVE_SIZE, bye_frame, handshake, send_bye
+from .keepalive import Keepalive
+from .outbound import Outbound, StreamLink
+from .router import Router
+from .settings import DEFAULT_SETTINGS, ConnectionSettings
+
+log = logging.getLogger("streamlet.carrier")
+
+WRITE_BATCH: Final = 256 * 1024  # bytes gathered into one send_all, at most one frame more
+
+
+@attrs.define(eq=False)
+class _Entry:
+    """One stream in the connection's table: the actor, its link, its fragment state."""
+
+    stream: Stream
+    link: StreamLink
+    reassembler: Reassembler
+    served: bool  # opened by the peer, served by the router here
+    ignored: bool = False  # reset by the carrier (overrun, refused by BYE): later frames dropped
+
+
+@attrs.frozen
+class CarrierInfo:
+    """A snapshot of one connection, for debugging and tests."""
+
+    side: Side
+    streams: int  # in the table: opened here and not yet closed, or being served
+    served_streams: int
+    queued_bytes: int  # chunk and reply bytes in the outbound queue
+    queued_streams: int  # streams with frames waiting in the outbound queue
+    bye_sent: bool
+    bye_received: bool
+    closed: bool
+
+
+class Carrier:
+    """One connection: the handshake, the reader, the writer, keepalive, and the stream table."""
+
+    def __init__(
+        self,
+        transport: trio.abc.Stream,
+        *,
+        side: Side,
+        router: Router | None = None,
+        settings: ConnectionSettings = DEFAULT_SETTINGS,
+    ) -> None:
+        self.side = side
+        self.router = router
+        self.settings = settings
+        self.peer_settings: HelloPayload | None = None
+        self.failure: CarrierError | None = None
+        self._transport = transport
+        self._decoder = FrameDecoder(side, settings.max_frame_size)
+        self._encoder = FrameEncoder(side, MIN_MAX_FRAME_SIZE)  # the peer's value after HELLO
+        self._outbound = Outbound(self._encoder)
+        self._ids = StreamIds(side)
+        self._streams: dict[int, _Entry] = {}
+        self._served = 0
+        self._keepalive = Keepalive(self._outbound)
+        self._nursery: trio.Nursery | None = None
+        self._started = False
+        self._bye_sent = False
+        self._bye_received = False
+        self._writing = False
+        self._final_bye: ByePayload | None = None
+        self._done = trio.Event()  # the connection is over: run cancels its tasks
+        self._stopped = trio.Event()  # run has returned
+
+    def __repr__(self) -> str:
+        return f"<Carrier {self.side.value}: {len(self._streams)} streams>"
+
+    @property
+    def is_open(self) -> bool:
+        """Whether new streams may be opened on this connection."""
+        return self._nursery is not None and not self._done.is_set() and not self._draining
+
+    @property
+    def _draining(self) -> bool:
+        return self._bye_sent or self._bye_received
+
+    def info(self) -> CarrierInfo:
+        """A snapshot of the connection's counters."""
+        return CarrierInfo(
+            side=self.side,
+            streams=len(self._streams),
+            served_streams=self._served,
+            queued_bytes=self._outbound.queued_bytes,
+            queued_streams=len(self._outbound.ring),
+            bye_sent=self._bye_sent,
+            bye_received=self._bye_received,
+            closed=self._done.is_set(),
+        )
+
+    # -- running -------------------------------------------------------------------------
+
+    async def run(
+        self, *, task_status: trio.TaskStatus[Carrier] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Handshake, then carry frames until the connection ends.
+
+        `task_status.started(self)` comes after a successful handshake. Returns
+        after a graceful end (BYE drained, or this side closed it); raises a
+        `CarrierError` (`HandshakeError`, `PeerProtocolError`, ...) otherwise.
+        """
+        if self._started:
+            raise RuntimeError("a carrier runs once")
+        self._started = True
+        try:
+            peer = await handshake(self._transport, self._decoder, self._encoder, self.settings)
+        except BaseException:
+            await trio.aclose_forcefully(self._transport)
+            self._stopped.set()
+            raise
+        self.peer_settings = peer
+        self._encoder.max_frame_size = peer.max_frame_size
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                nursery.start_soon(self._read_loop)
+                nursery.start_soon(self._write_loop)
+                if self.settings.ping_interval is not None:
+                    nursery.start_soon(
+                        self._keepalive.run,
+                        self.settings.ping_interval,
+                        self.settings.ping_timeout,
+                        self._terminate,
+                    )
+                task_status.started(self)
+                await self._done.wait()
+                nursery.cancel_scope.cancel()
+        finally:
+            if not self._done.is_set():  # cancelled from outside
+                self._terminate(None, "the connection was closed by this side")
+            with trio.CancelScope(shield=True):
+                await self._close_transport()
+            self._stopped.set()
+        if self.failure is not None:
+            raise self.failure
+
+    async def _close_transport(self) -> None:
+        if self._final_bye is not None and not self._writing:
+            await send_bye(self._transport, self._encoder, self._final_bye)
+        if self.failure is None:
+            with trio.move_on_after(self.settings.close_timeout):
+                await self._transport.aclose()
+        await trio.aclose_forcefully(self._transport)
+
+    def _terminate(
+        self, failure: CarrierError | None, reason: str, bye: ByePayload | None = None
+    ) -> None:
+        """End the connection now: every stream on it fails with UNAVAILABLE, tasks stop."""
+        if self._done.is_set():
+            return
+        if failure is not None:
+            self.failure = failure
+            log.warning("streamlet connection (%s) failed: %s", self.side.value, failure)
+        self._final_bye = bye
+        self._outbound.kill()
+        lost = StreamError(StatusCode.UNAVAILABLE, f"connection lost: {reason}")
+        for entry in list(self._streams.values()):
+            entry.ignored = True
+            entry.stream.deliver_error(lost)
+        self._done.set()
+
+    def _fail(self, failure: CarrierError, bye: ByePayload | None = None) -> None:
+        self._terminate(failure, failure.message, bye)
+
+    async def shutdown(self, reason: str = "", *, grace: float | None = None) -> None:
+        """Close gracefully: BYE, no new streams, wait for the open ones, then close.
+
+        After `grace` seconds (default: the settings' `close_timeout`) the streams
+        still open end with UNAVAILABLE and the connection closes anyway.
+        Returns once the carrier has stopped.
+        """
+        if self._nursery is not None and not self._done.is_set() and not self._bye_sent:
+            self._bye_sent = True
+            bye = ByePayload(StatusCode.OK, reason, self._ids.last_peer)
+            self._outbound.queue_control(bye_frame(bye))
+        self._check_drained()
+        with trio.move_on_after(self.settings.close_timeout if grace is None else grace):
+            await self._done.wait()
+        self._terminate(None, "the connection was closed by this side before the stream ended")
+        if self._started:
+            await self._stopped.wait()
+
+    def _check_drained(self) -> None:
+        if (
+            self._draining
+            and not self._streams
+            and not self._writing
+            and not self._outbound.has_work
+        ):
+            self._terminate(None, "the connection was closed")
+
+    # -- the writer ----------------------------------------------------------------------
+
+    async def _write_loop(self) -> None:
+        outbound = self._outbound
+        send_all = self._transport.send_all
+        try:
+            while True:
+                await outbound.wait_for_work()
+                out = bytearray()
+                outbound.fill(out, WRITE_BATCH)
+                self._writing = True
+                await send_all(out)
+                self._writing = False
+                if self._draining:
+                    self._check_drained()
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            self._writing = False
+            self._transport_ended(f"the connection broke while writing: {exc!r}")
+
+    def _transport_ended(self, reason: str) -> None:
+        if self._draining:
+            self._terminate(None, reason)
+        else:
+            self._fail(ConnectionLostError(reason))
+
+    # -- the reader ----------------------------------------------------------------------
+
+    async def _read_loop(self) -> None:
+        decoder = self._decoder
+        receive_some = self._transport.receive_some
+        on_frame = self._on_frame
+        try:
+            while True:
+                for frame in decoder:
+                    on_frame(frame)
+                data = await receive_some(RECEIVE_SIZE)
+                if not data:
+                    decoder.receive_eof()
+                    self._transport_ended("the peer closed the connection without BYE")
+                    return
+                decoder.receive_data(data)
+        except ProtocolError as exc:
+            message = f"protocol error from the peer: {exc}"
+            bye = ByePayload(StatusCode.INTERNAL, str(exc), self._ids.last_peer)
+            self._fail(PeerProtocolError(message), bye)
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            self._transport_ended(f"the connection broke while reading: {exc!r}")
+
+    def _on_frame(self, frame: Frame) -> None:
+        """Route one frame; a `ProtocolError` is a connection error (spec section 9)."""
+        stream_id = frame.stream_id
+        kind = frame.kind
+        if stream_id == 0:
+            self._on_connection_frame(frame)
+            return
+        if kind is FrameKind.STREAM_OPEN:
+            self._on_open(frame)
+            return
+        self._ids.check_known(kind, frame.flags, stream_id)
+        entry = self._streams.get(stream_id)
+        if entry is None or entry.ignored:
+            return  # a late frame for a stream already gone here
+        message = entry.reassembler.feed(frame)
+        if message is None:
+            return
+        stream = entry.stream
+        if kind is FrameKind.STREAM_CHUNK:
+            payload = message.payload
+            charge = chunk_charge(len(payload))
+            link = entry.link
+            if charge > link.recv_credit:
+                self._reset_overrun(entry, charge)
+                return
+            link.recv_credit -= charge
+            stream.deliver_chunk(payload)
+            if message.flags & Flags.FIN:
+                stream.deliver_end()
+        elif kind is FrameKind.STREAM_CREDIT:
+            stream.grant_credit(CreditPayload.decode(message.payload).increment)
+        elif kind is FrameKind.STREAM_END:
+            stream.deliver_end()
+        elif kind is FrameKind.STREAM_REPLY:
+            stream.deliver_reply(message.payload)
+        elif kind is FrameKind.STREAM_ERROR:
+            try:
+                error = ErrorPayload.decode(message.payload).to_stream_error()
+            except ProtocolError as exc:
+                error = StreamError(StatusCode.INTERNAL, f"malformed STREAM_ERROR: {exc}")
+            stream.deliver_error(error)
+
+    def _reset_overrun(self, entry: _Entry, charge: int) -> None:
+        """The peer sent beyond the credit granted: reset that stream with RESOURCE_EXHAUSTED."""
+        error = StreamError(
+            StatusCode.RESOURCE_EXHAUSTED,
+            f"peer overran its credit on stream {entry.link.stream_id}: a {charge}-byte chunk "
+            f"with {entry.link.recv_credit} bytes of credit left",
+        )
+        entry.ignored = True
+        entry.link.deliver_error(error)
+        entry.stream.deliver_error(error)
+
+    def _on_connection_frame(self, frame: Frame) -> None:
+        kind = frame.kind
+        if kind is FrameKind.PING:
+            self._outbound.queue_control(Frame(FrameKind.PONG, Flags.NONE, 0, frame.payload))
+        elif kind is FrameKind.PONG:
+            self._keepalive.pong(frame.payload)
+        elif kind is FrameKind.BYE:
+            self._on_bye(ByePayload.decode(frame.payload))
+        else:
+            raise ProtocolError(
+                f"{kind.name} after the handshake: it is sent once, as the first frame",
+                kind=kind,
+                flags=frame.flags,
+                stream_id=0,
+            )
+
+    def _on_bye(self, bye: ByePayload) -> None:
+        if bye.code is not StatusCode.OK:
+            reason = f"the peer closed the connection: {bye.code.name}: {bye.reason}"
+            self._fail(PeerClosedError(reason))
+            return
+        self._bye_received = True
+        refused = StreamError(
+            StatusCode.UNAVAILABLE,
+            "the peer is shutting down (BYE) and did not process this stream; it may be retried",
+        )
+        for stream_id, entry in list(self._streams.items()):
+            if not entry.served and stream_id > bye.last_stream_id and not entry.ignored:
+                entry.ignored = True
+                entry.stream.deliver_error(refused)
+        self._check_drained()
+
+    # -- streams the peer opens ----------------------------------------------------------
+
+    def _on_open(self, frame: Frame) -> None:
+        stream_id = frame.stream_id
+        self._ids.accept_peer_open(stream_id, frame.flags)
+        settings = self.settings
+        link = self._outbound.link(stream_id, settings.initial_window)
+        try:
+            request = OpenPayload.decode(frame.payload)
+        except ProtocolError as exc:
+            link.deliver_error(StreamError(StatusCode.INVALID_ARGUMENT, f"bad STREAM_OPEN: {exc}"))
+            return
+        refusal = self._refusal(request)
+        if refusal is not None:
+            link.deliver_error(refusal)
+            return
+        assert self.peer_settings is not None and self._nursery is not None
+        stream = Stream(
+            id=stream_id,
+            role=Role.SERVER,
+            mode=request.mode,
+            encoding=request.encoding,
+            window=settings.initial_window,
+            max_chunk_size=settings.max_chunk_size,
+        )
+        window = request.initial_window
+        peer_chunk = min(self.peer_settings.max_chunk_size, window)
+        stream.link(link, window=window, max_chunk_size=peer_chunk)
+        entry = _Entry(stream, link, Reassembler(stream_id, settings.max_chunk_size), served=True)
+        self._streams[stream_id] = entry
+        self._served += 1
+        if frame.flags & Flags.FIN:
+            stream.deliver_end()
+        call = CallInfo(
+            request.method, request.mode, request.encoding, request.metadata, request.deadline
+        )
+        self._nursery.start_soon(self._serve, entry, call, name=f"streamlet serve {stream_id}")
+
+    def _refusal(self, request: OpenPayload) -> StreamError | None:
+        """Why a peer's new stream is refused before it runs, or None."""
+        if self._draining:
+            return StreamError(
+                StatusCode.UNAVAILABLE, "the connection is shutting down (BYE): no new streams"
+            )
+        if self.router is None:
+            return StreamError(
+                StatusCode.UNIMPLEMENTED,
+                f"this side of the connection serves no methods (no router): {request.method!r}",
+            )
+        if self._served >= self.settings.max_streams:
+            return StreamError(
+                StatusCode.RESOURCE_EXHAUSTED,
+                f"too many concurrent streams: the limit is {self.settings.max_streams}",
+            )
+        if request.initial_window < chunk_charge(0):
+            return StreamError(
+                StatusCode.INVALID_ARGUMENT,
+                f"initial_window {request.initial_window} cannot carry a chunk "
+                f"(the least a chunk costs is {chunk_charge(0)} bytes)",
+            )
+        return None
+
+    async def _serve(self, entry: _Entry, call: CallInfo) -> None:
+        assert self.router is not None
+        try:
+            await serve_stream(self.router, entry.stream, call)
+        finally:
+            self._unregister(entry)
+
+    def _unregister(self, entry: _Entry) -> None:
+        stream_id = entry.link.stream_id
+        if self._streams.get(stream_id) is entry:
+            del self._streams[stream_id]
+            if entry.served:
+                self._served -= 1
+        self._check_drained()
+
+    # -- streams this side opens ---------------------------------------------------------
+
+    @asynccontextmanager
+    async def open_stream(
+        self,
+        method: str,
+        *,
+        mode: Mode | str,
+        encoding: Encoding | str = Encoding.CBOR,
+        metadata: Mapping[str, str] | None = None,
+        deadline: float | None = None,
+    ) -> AsyncIterator[Stream]:
+        """Open a stream to the peer's `method`; its actor runs for the body.
+
+        Leaving normally closes the stream; an exception or a cancellation
+        aborts it with CANCELLED (the peer hears it). With a `deadline` (in
+        seconds) the stream aborts with DEADLINE_EXCEEDED here and at the peer
+        once it passes, even if the peer never answers. Raises `StreamError`
+        UNAVAILABLE if the connection is closed or shutting down.
+        """
+        mode, encoding = Mode(mode), Encoding(encoding)
+        if deadline is not None and not deadline > 0:
+            raise ValueError(f"a deadline must be > 0 seconds, got {deadline!r}")
+        settings = self.settings
+        request = OpenPayload(
+            method, mode, encoding, settings.initial_window, deadline, dict(metadata or {})
+        )
+        try:
+            payload = request.encode()
+        except ProtocolError as exc:
+            raise ValueError(f"cannot open {method!r}: {exc}") from None
+        self._check_can_open()
+        assert self.peer_settings is not None and self._nursery is not None
+        stream_id = self._ids.open_local()
+        link = self._outbound.link(stream_id, settings.initial_window)
+        link.queue_open(payload)
+        peer_window = self.peer_settings.initial_window
+        peer_chunk = min(self.peer_settings.max_chunk_size, peer_window)
+        entry: _Entry | None = None
+        timer = trio.CancelScope()
+        try:
+            async with open_stream(
+                id=stream_id,
+                role=Role.CLIENT,
+                mode=mode,
+                encoding=encoding,
+                window=settings.initial_window,
+                max_chunk_size=settings.max_chunk_size,
+            ) as stream:
+                stream.link(link, window=peer_window, max_chunk_size=peer_chunk)
+                reassembler = Reassembler(stream_id, settings.max_chunk_size)
+                entry = _Entry(stream, link, reassembler, served=False)
+                self._streams[stream_id] = entry
+                if deadline is not None:
+                    self._nursery.start_soon(self._expire, timer, stream, method, deadline)
+                try:
+                    yield stream
+                finally:
+                    timer.cancel()
+        finally:
+            if entry is not None:
+                self._unregister(entry)
+
+    def _check_can_open(self) -> None:
+        if self._nursery is None:
+            raise StreamError(StatusCode.UNAVAILABLE, "the connection is not running")
+        if self._done.is_set():
+            why = f": {self.failure.message}" if self.failure is not None else ""
+            raise StreamError(StatusCode.UNAVAILABLE, f"the connection is closed{why}")
+        if self._bye_sent:
+            raise StreamError(
+                StatusCode.UNAVAILABLE, "the connection is shutting down (BYE sent): no new streams"
+            )
+        if self._bye_received:
+            raise StreamError(
+                StatusCode.UNAVAILABLE,
+                "the peer is shutting down (BYE received): no new streams",
+            )
+
+    @staticmethod
+    async def _expire(timer: trio.CancelScope, stream: Stream, method: str, seconds: float) -> None:
+        with timer:
+            await enforce_deadline(stream, method, seconds)

@@ -1,0 +1,246 @@
+"""Endpoints: serving a router on a connection or a listener, and connecting to one.
+
+`serve` runs one connection to its end; `serve_tcp` and `serve_unix` accept
+connections and give each its own carrier, so one bad connection (garbage, a
+failed handshake, a reset) is logged and never stops the server. `connect`,
+`connect_tcp` and `connect_unix` yield a `Peer` for the body of an `async
+with` and close the connection gracefully after it. `open_memory_connection`
+is the whole wire path over an in-memory byte stream, for tests.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import socket
+import ssl
+import stat
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+
+import trio
+import trio.testing
+from streamlet.codec import Side
+
+from .carrier import Carrier
+from .carrier_errors import CarrierError
+from .peer import Peer
+from .router import Router
+from .settings import DEFAULT_SETTINGS, ConnectionSettings
+
+log = logging.getLogger("streamlet.endpoints")
+
+BACKLOG = 128
+
+
+async def serve(
+    router: Router,
+    byte_stream: trio.abc.Stream,
+    *,
+    settings: ConnectionSettings = DEFAULT_SETTINGS,
+) -> None:
+    """Serve `router` on one accepted connection until it ends.
+
+    Returns when the connection closed gracefully; raises a `CarrierError`
+    (a `ConnectionError`) saying why otherwise. Streams the peer opens are
+    served here; this side may not open streams on it (use `connect` for that).
+    """
+    await Carrier(byte_stream, side=Side.ACCEPTOR, router=router, settings=settings).run()
+
+
+async def _serve_logged(
+    router: Router, settings: ConnectionSettings, byte_stream: trio.abc.Stream
+) -> None:
+    """One accepted connection of a listener: its failure is logged, never raised."""
+    try:
+        await serve(router, byte_stream, settings=settings)
+    except CarrierError as exc:
+        log.info("streamlet connection ended: %s", exc)
+
+
+async def serve_listeners(
+    router: Router,
+    listeners: list[trio.abc.Listener[trio.abc.Stream]],
+    *,
+    settings: ConnectionSettings = DEFAULT_SETTINGS,
+    task_status: trio.TaskStatus[list[trio.abc.Listener[trio.abc.Stream]]] = (
+        trio.TASK_STATUS_IGNORED
+    ),
+) -> None:
+    """Serve `router` on every connection the listeners accept, until cancelled."""
+    handler = partial(_serve_logged, router, settings)
+    await trio.serve_listeners(handler, listeners, task_status=task_status)
+
+
+async def serve_tcp(
+    router: Router,
+    port: int,
+    *,
+    host: str | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+    settings: ConnectionSettings = DEFAULT_SETTINGS,
+    task_status: trio.TaskStatus[list[trio.abc.Listener[trio.abc.Stream]]] = (
+        trio.TASK_STATUS_IGNORED
+    ),
+) -> None:
+    """Serve `router` over TCP (TLS with `ssl_context`) until cancelled.
+
+    For `nursery.start`: `task_status.started(listeners)` hands back the trio
+    listeners (port 0 picks a free port: read it from the listener's socket).
+    """
+    tcp = await trio.open_tcp_listeners(port, host=host, backlog=BACKLOG)
+    listeners: list[trio.abc.Listener[trio.abc.Stream]] = list(tcp)
+    if ssl_context is not None:
+        listeners = [
+            trio.SSLListener(listener, ssl_context, https_compatible=False) for listener in tcp
+        ]
+    await serve_listeners(router, listeners, settings=settings, task_status=task_status)
+
+
+async def serve_unix(
+    router: Router,
+    path: str | os.PathLike[str],
+    *,
+    settings: ConnectionSettings = DEFAULT_SETTINGS,
+    task_status: trio.TaskStatus[list[trio.abc.Listener[trio.abc.Stream]]] = (
+        trio.TASK_STATUS_IGNORED
+    ),
+) -> None:
+    """Serve `router` on a Unix socket at `path` until cancelled; the socket file is removed after.
+
+    A stale socket file at `path` is replaced; any other file there is an error.
+    """
+    path = os.fspath(path)
+    _remove_stale_socket(path)
+    sock = trio.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        await sock.bind(path)
+        sock.listen(BACKLOG)
+        listener = trio.SocketListener(sock)
+    except BaseException:
+        sock.close()
+        raise
+    try:
+        await serve_listeners(router, [listener], settings=settings, task_status=task_status)
+    finally:
+        sock.close()
+        _remove_stale_socket(path)
+
+
+def _remove_stale_socket(path: str) -> None:
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(mode):
+        raise OSError(errno.EADDRINUSE, f"{path} exists and is not a socket")
+    os.unlink(path)
+
+
+@asynccontextmanager
+async def connect(
+    byte_stream: trio.abc.Stream,
+    *,
+    router: Router | None = None,
+    settings: ConnectionSettings = DEFAULT_SETTINGS,
+) -> AsyncIterator[Peer]:
+    """Connect over `byte_stream` (HELLO first) and yield the `Peer` for the body.
+
+    A failed handshake raises `HandshakeError` here. With a `router`, this
+    side also serves the streams the other side opens. A connection that fails
+    later does not interrupt the body: its streams end with UNAVAILABLE and
+    `peer.failure` says why. Leaving the body closes the connection gracefully.
+    """
+    carrier = Carrier(byte_stream, side=Side.CONNECTOR, router=router, settings=settings)
+    async with _background() as nursery:
+        await nursery.start(_run_connected, carrier)
+        try:
+            yield Peer(carrier)
+        finally:
+            with trio.CancelScope(shield=True):
+                await carrier.shutdown()
+
+
+async def _run_connected(
+    carrier: Carrier, *, task_status: trio.TaskStatus[Carrier] = trio.TASK_STATUS_IGNORED
+) -> None:
+    """Run a connecting carrier: a handshake failure raises, a later failure is kept on it."""
+    try:
+        await carrier.run(task_status=task_status)
+    except CarrierError:
+        if carrier.peer_settings is None:
+            raise
+
+
+@asynccontextmanager
+async def connect_tcp(
+    host: str,
+    port: int,
+    *,
+    ssl_context: ssl.SSLContext | None = None,
+    server_hostname: str | None = None,
+    router: Router | None = None,
+    settings: ConnectionSettings = DEFAULT_SETTINGS,
+) -> AsyncIterator[Peer]:
+    """Connect to a streamlet server over TCP (TLS with `ssl_context`); yield the `Peer`."""
+    byte_stream: trio.abc.Stream = await trio.open_tcp_stream(host, port)
+    if ssl_context is not None:
+        byte_stream = trio.SSLStream(
+            byte_stream,
+            ssl_context,
+            server_hostname=server_hostname or host,
+            https_compatible=False,
+        )
+    async with connect(byte_stream, router=router, settings=settings) as peer:
+        yield peer
+
+
+@asynccontextmanager
+async def connect_unix(
+    path: str | os.PathLike[str],
+    *,
+    router: Router | None = None,
+    settings: ConnectionSettings = DEFAULT_SETTINGS,
+) -> AsyncIterator[Peer]:
+    """Connect to a streamlet server on a Unix socket; yield the `Peer`."""
+    byte_stream = await trio.open_unix_socket(os.fspath(path))
+    async with connect(byte_stream, router=router, settings=settings) as peer:
+        yield peer
+
+
+@asynccontextmanager
+async def open_memory_connection(
+    router: Router,
+    *,
+    client_router: Router | None = None,
+    settings: ConnectionSettings = DEFAULT_SETTINGS,
+    server_settings: ConnectionSettings | None = None,
+) -> AsyncIterator[Peer]:
+    """A connection to `router` over an in-memory byte stream: the full wire path, no socket.
+
+    The server side runs for the body; its failure, if any, is logged.
+    """
+    client_end, server_end = trio.testing.memory_stream_pair()
+    async with _background() as nursery:
+        nursery.start_soon(_serve_logged, router, server_settings or settings, server_end)
+        async with connect(client_end, router=client_router, settings=settings) as peer:
+            yield peer
+
+
+@asynccontextmanager
+async def _background() -> AsyncIterator[trio.Nursery]:
+    """A nursery for background tasks around a body; the body's own exception comes out bare."""
+    body_error: BaseException | None = None
+    try:
+        async with trio.open_nursery() as nursery:
+            try:
+                yield nursery
+            except BaseException as exc:
+                body_error = exc
+                raise
+    except BaseExceptionGroup as group:
+        if body_error is not None and list(group.exceptions) == [body_error]:
+            raise body_error from None
+        raise
