@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .actor import Stream, StreamInfo
 from .errors import ChunkTooLargeError, StreamStateError
-from .lifecycle import open_pair, open_stream, pair
+from .lifecycle import open_owner_nursery, open_pair, open_stream, pair
 from .link import PeerLink
 from .machine import DEFAULT_WINDOW, MIN_CHUNK_CHARGE, chunk_charge
 from .table import RecvState, ReplyState, Role, SendState, StreamState
@@ -23,6 +23,7 @@ __all__ = [
     "StreamState",
     "StreamStateError",
     "chunk_charge",
+    "open_owner_nursery",
     "open_pair",
     "open_stream",
     "pair",

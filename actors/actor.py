@@ -130,7 +130,9 @@ class Stream:
             outbox=self,
             window=window,
             max_chunk_size=self.max_chunk_size,
+            on_error=self._note_error,
         )
+        self._reset = trio.Event()
         capacity = window // MIN_CHUNK_CHARGE + CONTROL_SLOTS + OWNER_SLOTS + 1
         self._inbox_send, self._inbox = trio.open_memory_channel[_Message](capacity)
         self._peer: PeerLink = NullLink()
@@ -234,6 +236,20 @@ class Stream:
         else:
             if call.event not in ANSWERED_BY_EFFECTS:
                 call.finish(outcome.Value(None))
+
+    def _note_error(self, error: StreamError) -> None:
+        self._reset.set()
+
+    async def wait_reset(self) -> StreamError:
+        """Wait until the stream fails (an error from the peer, an abort, owner death); the error.
+
+        A server uses it to cancel a handler whose client has gone away while
+        the handler is busy with something other than the stream.
+        """
+        await self._reset.wait()
+        error = self._machine.error
+        assert error is not None
+        return error
 
     # -- the machine's outbox ------------------------------------------------------------
 

@@ -32,25 +32,36 @@ def pair(a: Stream, b: Stream) -> None:
 
 
 @asynccontextmanager
-async def _owning(*streams: Stream) -> AsyncIterator[None]:
-    """Run the streams' actors for the body; close them after it, or abort them if it fails."""
+async def open_owner_nursery() -> AsyncIterator[trio.Nursery]:
+    """A nursery whose body's own exception comes out as itself, not in an ExceptionGroup.
+
+    Stream owners use it so a failing `async with` block raises what its body
+    raised, as if there were no tasks behind it; errors of the tasks themselves
+    still come out grouped.
+    """
     body_error: BaseException | None = None
     try:
         async with trio.open_nursery() as nursery:
-            for stream in streams:
-                await nursery.start(stream.run)
             try:
-                yield
+                yield nursery
             except BaseException as exc:
-                body_error = exc  # the nursery cancels the actors: each aborts with CANCELLED
+                body_error = exc  # the nursery cancels its tasks: each stream aborts with CANCELLED
                 raise
-            for stream in streams:
-                await stream.close()
     except BaseExceptionGroup as group:
-        # Hand the body's own exception back unwrapped, as if there were no nursery.
         if body_error is not None and list(group.exceptions) == [body_error]:
             raise body_error from None
         raise
+
+
+@asynccontextmanager
+async def _owning(*streams: Stream) -> AsyncIterator[None]:
+    """Run the streams' actors for the body; close them after it, or abort them if it fails."""
+    async with open_owner_nursery() as nursery:
+        for stream in streams:
+            await nursery.start(stream.run)
+        yield
+        for stream in streams:
+            await stream.close()
 
 
 @asynccontextmanager

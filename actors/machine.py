@@ -103,6 +103,7 @@ class StreamMachine:
     bytes_sent: int = 0
     chunks_received: int = 0
     bytes_received: int = 0
+    on_error: Callable[[StreamError], None] | None = None  # told once, when the error is stored
 
     def __attrs_post_init__(self) -> None:
         if self.window < MIN_CHUNK_CHARGE:
@@ -230,6 +231,8 @@ class StreamMachine:
     def _store_error(self, error: StreamError) -> None:
         if self.error is None:
             self.error = error
+            if self.on_error is not None:
+                self.on_error(error)
 
     def _send_now(self, payload: bytes) -> None:
         self.send_credit -= chunk_charge(len(payload))
