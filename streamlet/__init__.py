@@ -17,3 +17,39 @@ from pathlib import Path as _Path
 _source_root = _Path(__file__).resolve().parent.parent
 if not (_Path(__file__).parent / "codec").is_dir() and (_source_root / "codec").is_dir():
     __path__.append(str(_source_root))
+
+from streamlet.actors import (  # noqa: E402
+    ChunkTooLargeError,
+    Role,
+    Stream,
+    StreamInfo,
+    StreamStateError,
+    open_pair,
+    open_stream,
+    pair,
+)
+from streamlet.codec import Encoding, Mode, ProtocolError, StatusCode, StreamError  # noqa: E402
+from streamlet.runtime.dispatch import CallInfo, ServerStream  # noqa: E402
+from streamlet.runtime.router import Router  # noqa: E402
+
+from . import testing  # noqa: E402
+
+__all__ = [
+    "CallInfo",
+    "ChunkTooLargeError",
+    "Encoding",
+    "Mode",
+    "ProtocolError",
+    "Role",
+    "Router",
+    "ServerStream",
+    "StatusCode",
+    "Stream",
+    "StreamError",
+    "StreamInfo",
+    "StreamStateError",
+    "open_pair",
+    "open_stream",
+    "pair",
+    "testing",
+]
