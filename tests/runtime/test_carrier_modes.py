@@ -76,12 +76,6 @@ def make_router() -> Router:
 
 
 @pytest.fixture
-def autojump_clock() -> trio.testing.MockClock:
-    """Waits cost no real time; a hang shows up as a `fail_after` failure."""
-    return trio.testing.MockClock(autojump_threshold=0)
-
-
-@pytest.fixture
 async def peer() -> AsyncIterator[Any]:
     async with open_memory_connection(make_router()) as connected:
         yield connected
