@@ -19,6 +19,7 @@ import attrs
 import outcome
 import trio
 from streamlet.codec.chunks import Encoding, decode_chunk, encode_chunk
+from streamlet.codec.errors import ProtocolError
 from streamlet.codec.modes import Mode
 from streamlet.codec.status import StatusCode, StreamError
 
@@ -371,7 +372,16 @@ class Stream:
 
     async def recv(self) -> Any:
         """The next chunk; `trio.EndOfChannel` after the peer's END, the stored error on failure."""
-        return decode_chunk(self.encoding, await self._call(Event.RECV))
+        return await self._decode(await self._call(Event.RECV), "chunk")
+
+    async def _decode(self, payload: bytes, what: str) -> Any:
+        """Decode a payload from the peer; one that is not valid resets the stream with INTERNAL."""
+        try:
+            return decode_chunk(self.encoding, payload)
+        except ProtocolError as exc:
+            message = f"stream {self.id}: the peer sent a {what} that does not decode: {exc}"
+            await self.abort(StatusCode.INTERNAL, message)
+            raise StreamError(StatusCode.INTERNAL, message) from exc
 
     def __aiter__(self) -> Stream:
         return self
@@ -398,7 +408,7 @@ class Stream:
 
     async def await_reply(self) -> Any:
         """Client: the server's reply; `trio.EndOfChannel` if a bidi server ended with END."""
-        return decode_chunk(self.encoding, await self._call(Event.AWAIT_REPLY))
+        return await self._decode(await self._call(Event.AWAIT_REPLY), "reply")
 
     async def close(self) -> None:
         """Close both sides (idempotent): END the send side, cancel the peer if it has not ended.

@@ -146,6 +146,37 @@ async def test_peer_overrun_resets_with_resource_exhausted(
     assert carrier.frames[0][1].code is StatusCode.RESOURCE_EXHAUSTED
 
 
+async def test_malformed_cbor_chunk_resets_the_stream_with_internal(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    carrier = RecordingLink()
+    async with open_stream(role=Role.SERVER, mode=Mode.BIDI) as stream:
+        stream.link(carrier, window=1024, max_chunk_size=512)
+        stream.deliver_chunk(b"\x82\x01")  # an array of two that holds one item
+        with pytest.raises(StreamError) as info:
+            await stream.recv()
+        assert info.value.code is StatusCode.INTERNAL
+        assert "does not decode" in info.value.message
+        with pytest.raises(StreamError) as again:  # the stored outcome, for later callers too
+            await stream.recv()
+        assert again.value == info.value
+    errors = [frame for kind, frame in carrier.frames if kind == "error"]
+    assert [e.code for e in errors] == [StatusCode.INTERNAL]  # the peer hears it once
+
+
+async def test_malformed_cbor_reply_resets_the_stream_with_internal(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    carrier = RecordingLink()
+    async with open_stream(role=Role.CLIENT, mode=Mode.CLIENT_STREAM) as stream:
+        stream.link(carrier, window=1024, max_chunk_size=512)
+        stream.deliver_reply(b"\xff")
+        with pytest.raises(StreamError) as info:
+            await stream.await_reply()
+    assert info.value.code is StatusCode.INTERNAL
+    assert [f.code for kind, f in carrier.frames if kind == "error"] == [StatusCode.INTERNAL]
+
+
 async def test_late_deliveries_after_the_actor_ended_return_credit(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
