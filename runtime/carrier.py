@@ -285,8 +285,7 @@ class Carrier:
                     on_frame(frame)
                 data = await receive_some(RECEIVE_SIZE)
                 if not data:
-                    decoder.receive_eof()
-                    self._transport_ended("the peer closed the connection without BYE")
+                    self._transport_ended(self._eof_reason())
                     return
                 decoder.receive_data(data)
         except ProtocolError as exc:
@@ -295,6 +294,14 @@ class Carrier:
             self._fail(PeerProtocolError(message), bye)
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             self._transport_ended(f"the connection broke while reading: {exc!r}")
+
+    def _eof_reason(self) -> str:
+        """Why the byte stream ended: a clean EOF, or one in the middle of a frame (a cut)."""
+        try:
+            self._decoder.receive_eof()
+        except ProtocolError as exc:
+            return f"the connection was cut: {exc}"
+        return "the peer closed the connection without BYE"
 
     def _on_frame(self, frame: Frame) -> None:
         """Route one frame; a `ProtocolError` is a connection error (spec section 9)."""
