@@ -580,3 +580,40 @@ async def test_streams_above_the_byes_last_stream_id_fail_and_may_be_retried() -
                 assert [chunk async for chunk in first] == []  # stream 1 ended normally
     assert caught.value.code is StatusCode.UNAVAILABLE
     assert "did not process this stream; it may be retried" in caught.value.message
+
+
+async def test_late_frames_for_a_finished_stream_are_dropped() -> None:
+    with trio.fail_after(5):
+        async with raw_client() as (raw, server, failures):
+            await raw.send(open_frame(1, "echo", "bidi"))
+            await raw.send(frame_of(FrameKind.STREAM_END, b"", 1))
+            await raw.receive_kind(FrameKind.STREAM_END)  # the handler ended too
+            await trio.testing.wait_all_tasks_blocked()
+            assert server.info().streams == 0
+            await raw.send(frame_of(FrameKind.STREAM_CHUNK, cbor2.dumps("late"), 1))
+            await raw.send(frame_of(FrameKind.STREAM_CREDIT, CreditPayload(9).encode(), 1))
+            await raw.send(frame_of(FrameKind.PING, b"alive?!!"))
+            assert bytes((await raw.receive_kind(FrameKind.PONG)).payload) == b"alive?!!"
+            assert failures == []
+
+
+async def test_an_open_with_a_window_below_one_chunk_is_refused() -> None:
+    with trio.fail_after(5):
+        async with raw_client() as (raw, _server, _failures):
+            await raw.send(open_frame(1, "echo", "bidi", window=8))
+            frame = await raw.receive_kind(FrameKind.STREAM_ERROR)
+    assert ErrorPayload.decode(frame.payload) == ErrorPayload(
+        StatusCode.INVALID_ARGUMENT,
+        "initial_window 8 cannot carry a chunk (the least a chunk costs is 16 bytes)",
+    )
+
+
+async def test_a_second_hello_is_a_connection_error() -> None:
+    with trio.fail_after(5):
+        async with raw_client() as (raw, _server, failures):
+            await raw.send(frame_of(FrameKind.HELLO, NO_PING.hello().encode()))
+            bye = ByePayload.decode((await raw.receive_kind(FrameKind.BYE)).payload)
+            assert await raw.receive_frame() is None
+    assert bye.code is StatusCode.INTERNAL
+    assert bye.reason == ("HELLO after the handshake: it is sent once, as the first frame")
+    assert isinstance(failures[0], PeerProtocolError)

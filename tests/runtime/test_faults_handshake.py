@@ -257,3 +257,19 @@ async def test_garbage_after_the_handshake_ends_the_connection_with_bye() -> Non
     assert bye.code is StatusCode.INTERNAL
     assert "STREAM_END" in bye.reason and "stream_id=0" in bye.reason
     assert str(errors[0]).startswith("protocol error from the peer:")
+
+
+async def test_a_hello_window_too_small_for_one_chunk_is_refused() -> None:
+    client_end, server_end = trio.testing.memory_stream_pair()
+    raw = RawPeer(client_end, Side.CONNECTOR)
+    errors: list[Any] = []
+    fields = cbor2.loads(ConnectionSettings().hello().encode())
+    fields |= {"initial_window": 8, "max_chunk_size": 8}
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(serve_expecting, server_end, HandshakeError, errors)
+            await raw.send(Frame(FrameKind.HELLO, Flags.NONE, 0, cbor2.dumps(fields)))
+            bye = await raw.receive_bye()
+    assert bye.code is StatusCode.FAILED_PRECONDITION
+    assert bye.reason == "HELLO.initial_window 8 is below 16 bytes, the least one chunk costs"
+    assert errors[0].code is StatusCode.FAILED_PRECONDITION
