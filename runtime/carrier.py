@@ -23,13 +23,11 @@ from typing import Final
 
 import attrs
 import trio
-from streamlet.actors import Role, Stream, chunk_charge, open_stream
+from streamlet.actors import Role, Stream, open_stream
 from streamlet.codec import (
     MIN_MAX_FRAME_SIZE,
     ByePayload,
-    CreditPayload,
     Encoding,
-    ErrorPayload,
     Flags,
     Frame,
     FrameDecoder,
@@ -39,11 +37,9 @@ from streamlet.codec import (
     Mode,
     OpenPayload,
     ProtocolError,
-    Reassembler,
     Side,
     StatusCode,
     StreamError,
-    StreamIds,
 )
 
 from .carrier_errors import (
@@ -55,24 +51,14 @@ from .carrier_errors import (
 from .dispatch import CallInfo, enforce_deadline, serve_stream
 from .handshake import RECEIVE_SIZE, bye_frame, handshake, send_bye
 from .keepalive import Keepalive
-from .outbound import Outbound, StreamLink
+from .outbound import Outbound
 from .router import Router
 from .settings import DEFAULT_SETTINGS, ConnectionSettings
+from .stream_table import StreamEntry, StreamTable, server_stream_for, window_refusal
 
 log = logging.getLogger("streamlet.carrier")
 
 WRITE_BATCH: Final = 256 * 1024  # bytes gathered into one send_all, at most one frame more
-
-
-@attrs.define(eq=False)
-class _Entry:
-    """One stream in the connection's table: the actor, its link, its fragment state."""
-
-    stream: Stream
-    link: StreamLink
-    reassembler: Reassembler
-    served: bool  # opened by the peer, served by the router here
-    ignored: bool = False  # reset by the carrier (overrun, refused by BYE): later frames dropped
 
 
 @attrs.frozen
@@ -109,9 +95,7 @@ class Carrier:
         self._decoder = FrameDecoder(side, settings.max_frame_size)
         self._encoder = FrameEncoder(side, MIN_MAX_FRAME_SIZE)  # the peer's value after HELLO
         self._outbound = Outbound(self._encoder)
-        self._ids = StreamIds(side)
-        self._streams: dict[int, _Entry] = {}
-        self._served = 0
+        self._streams = StreamTable(side, settings.max_chunk_size)
         self._keepalive = Keepalive(self._outbound)
         self._nursery: trio.Nursery | None = None
         self._started = False
@@ -139,7 +123,7 @@ class Carrier:
         return CarrierInfo(
             side=self.side,
             streams=len(self._streams),
-            served_streams=self._served,
+            served_streams=self._streams.served,
             queued_bytes=self._outbound.queued_bytes,
             queued_streams=len(self._outbound.ring),
             bye_sent=self._bye_sent,
@@ -212,10 +196,7 @@ class Carrier:
             log.warning("streamlet connection (%s) failed: %s", self.side.value, failure)
         self._final_bye = bye
         self._outbound.kill()
-        lost = StreamError(StatusCode.UNAVAILABLE, f"connection lost: {reason}")
-        for entry in list(self._streams.values()):
-            entry.ignored = True
-            entry.stream.deliver_error(lost)
+        self._streams.fail_all(StreamError(StatusCode.UNAVAILABLE, f"connection lost: {reason}"))
         self._done.set()
 
     def _fail(self, failure: CarrierError, bye: ByePayload | None = None) -> None:
@@ -230,7 +211,7 @@ class Carrier:
         """
         if self._nursery is not None and not self._done.is_set() and not self._bye_sent:
             self._bye_sent = True
-            bye = ByePayload(StatusCode.OK, reason, self._ids.last_peer)
+            bye = ByePayload(StatusCode.OK, reason, self._streams.ids.last_peer)
             self._outbound.queue_control(bye_frame(bye))
         self._check_drained()
         with trio.move_on_after(self.settings.close_timeout if grace is None else grace):
@@ -290,7 +271,7 @@ class Carrier:
                 decoder.receive_data(data)
         except ProtocolError as exc:
             message = f"protocol error from the peer: {exc}"
-            bye = ByePayload(StatusCode.INTERNAL, str(exc), self._ids.last_peer)
+            bye = ByePayload(StatusCode.INTERNAL, str(exc), self._streams.ids.last_peer)
             self._fail(PeerProtocolError(message), bye)
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             self._transport_ended(f"the connection broke while reading: {exc!r}")
@@ -305,56 +286,13 @@ class Carrier:
 
     def _on_frame(self, frame: Frame) -> None:
         """Route one frame; a `ProtocolError` is a connection error (spec section 9)."""
-        stream_id = frame.stream_id
-        kind = frame.kind
-        if stream_id == 0:
+        if frame.stream_id == 0:
             self._on_connection_frame(frame)
             return
-        if kind is FrameKind.STREAM_OPEN:
+        if frame.kind is FrameKind.STREAM_OPEN:
             self._on_open(frame)
             return
-        self._ids.check_known(kind, frame.flags, stream_id)
-        entry = self._streams.get(stream_id)
-        if entry is None or entry.ignored:
-            return  # a late frame for a stream already gone here
-        message = entry.reassembler.feed(frame)
-        if message is None:
-            return
-        stream = entry.stream
-        if kind is FrameKind.STREAM_CHUNK:
-            payload = message.payload
-            charge = chunk_charge(len(payload))
-            link = entry.link
-            if charge > link.recv_credit:
-                self._reset_overrun(entry, charge)
-                return
-            link.recv_credit -= charge
-            stream.deliver_chunk(payload)
-            if message.flags & Flags.FIN:
-                stream.deliver_end()
-        elif kind is FrameKind.STREAM_CREDIT:
-            stream.grant_credit(CreditPayload.decode(message.payload).increment)
-        elif kind is FrameKind.STREAM_END:
-            stream.deliver_end()
-        elif kind is FrameKind.STREAM_REPLY:
-            stream.deliver_reply(message.payload)
-        elif kind is FrameKind.STREAM_ERROR:
-            try:
-                error = ErrorPayload.decode(message.payload).to_stream_error()
-            except ProtocolError as exc:
-                error = StreamError(StatusCode.INTERNAL, f"malformed STREAM_ERROR: {exc}")
-            stream.deliver_error(error)
-
-    def _reset_overrun(self, entry: _Entry, charge: int) -> None:
-        """The peer sent beyond the credit granted: reset that stream with RESOURCE_EXHAUSTED."""
-        error = StreamError(
-            StatusCode.RESOURCE_EXHAUSTED,
-            f"peer overran its credit on stream {entry.link.stream_id}: a {charge}-byte chunk "
-            f"with {entry.link.recv_credit} bytes of credit left",
-        )
-        entry.ignored = True
-        entry.link.deliver_error(error)
-        entry.stream.deliver_error(error)
+        self._streams.route(frame)
 
     def _on_connection_frame(self, frame: Frame) -> None:
         kind = frame.kind
@@ -382,17 +320,14 @@ class Carrier:
             StatusCode.UNAVAILABLE,
             "the peer is shutting down (BYE) and did not process this stream; it may be retried",
         )
-        for stream_id, entry in list(self._streams.items()):
-            if not entry.served and stream_id > bye.last_stream_id and not entry.ignored:
-                entry.ignored = True
-                entry.stream.deliver_error(refused)
+        self._streams.refuse_above(bye.last_stream_id, refused)
         self._check_drained()
 
     # -- streams the peer opens ----------------------------------------------------------
 
     def _on_open(self, frame: Frame) -> None:
         stream_id = frame.stream_id
-        self._ids.accept_peer_open(stream_id, frame.flags)
+        self._streams.ids.accept_peer_open(stream_id, frame.flags)
         settings = self.settings
         link = self._outbound.link(stream_id, settings.initial_window)
         try:
@@ -405,20 +340,15 @@ class Carrier:
             link.deliver_error(refusal)
             return
         assert self.peer_settings is not None and self._nursery is not None
-        stream = Stream(
-            id=stream_id,
-            role=Role.SERVER,
-            mode=request.mode,
-            encoding=request.encoding,
+        stream = server_stream_for(
+            stream_id,
+            request,
             window=settings.initial_window,
             max_chunk_size=settings.max_chunk_size,
+            link=link,
+            peer_max_chunk_size=self.peer_settings.max_chunk_size,
         )
-        window = request.initial_window
-        peer_chunk = min(self.peer_settings.max_chunk_size, window)
-        stream.link(link, window=window, max_chunk_size=peer_chunk)
-        entry = _Entry(stream, link, Reassembler(stream_id, settings.max_chunk_size), served=True)
-        self._streams[stream_id] = entry
-        self._served += 1
+        entry = self._streams.add(stream, link, served=True)
         if frame.flags & Flags.FIN:
             stream.deliver_end()
         call = CallInfo(
@@ -437,32 +367,22 @@ class Carrier:
                 StatusCode.UNIMPLEMENTED,
                 f"this side of the connection serves no methods (no router): {request.method!r}",
             )
-        if self._served >= self.settings.max_streams:
+        if self._streams.served >= self.settings.max_streams:
             return StreamError(
                 StatusCode.RESOURCE_EXHAUSTED,
                 f"too many concurrent streams: the limit is {self.settings.max_streams}",
             )
-        if request.initial_window < chunk_charge(0):
-            return StreamError(
-                StatusCode.INVALID_ARGUMENT,
-                f"initial_window {request.initial_window} cannot carry a chunk "
-                f"(the least a chunk costs is {chunk_charge(0)} bytes)",
-            )
-        return None
+        return window_refusal(request)
 
-    async def _serve(self, entry: _Entry, call: CallInfo) -> None:
+    async def _serve(self, entry: StreamEntry, call: CallInfo) -> None:
         assert self.router is not None
         try:
             await serve_stream(self.router, entry.stream, call)
         finally:
             self._unregister(entry)
 
-    def _unregister(self, entry: _Entry) -> None:
-        stream_id = entry.link.stream_id
-        if self._streams.get(stream_id) is entry:
-            del self._streams[stream_id]
-            if entry.served:
-                self._served -= 1
+    def _unregister(self, entry: StreamEntry) -> None:
+        self._streams.remove(entry)
         self._check_drained()
 
     # -- streams this side opens ---------------------------------------------------------
@@ -498,12 +418,12 @@ class Carrier:
             raise ValueError(f"cannot open {method!r}: {exc}") from None
         self._check_can_open()
         assert self.peer_settings is not None and self._nursery is not None
-        stream_id = self._ids.open_local()
+        stream_id = self._streams.ids.open_local()
         link = self._outbound.link(stream_id, settings.initial_window)
         link.queue_open(payload)
         peer_window = self.peer_settings.initial_window
         peer_chunk = min(self.peer_settings.max_chunk_size, peer_window)
-        entry: _Entry | None = None
+        entry: StreamEntry | None = None
         timer = trio.CancelScope()
         try:
             async with open_stream(
@@ -515,9 +435,7 @@ class Carrier:
                 max_chunk_size=settings.max_chunk_size,
             ) as stream:
                 stream.link(link, window=peer_window, max_chunk_size=peer_chunk)
-                reassembler = Reassembler(stream_id, settings.max_chunk_size)
-                entry = _Entry(stream, link, reassembler, served=False)
-                self._streams[stream_id] = entry
+                entry = self._streams.add(stream, link, served=False)
                 if deadline is not None:
                     self._nursery.start_soon(self._expire, timer, stream, method, deadline)
                 try:
