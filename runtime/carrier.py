@@ -59,6 +59,7 @@ from .stream_table import StreamEntry, StreamTable, server_stream_for, window_re
 log = logging.getLogger("streamlet.carrier")
 
 WRITE_BATCH: Final = 256 * 1024  # bytes gathered into one send_all, at most one frame more
+GATHER_IDLE_ROUNDS: Final = 3  # scheduling rounds without a new frame before the writer writes
 
 
 @attrs.frozen
@@ -237,6 +238,7 @@ class Carrier:
         try:
             while True:
                 await outbound.wait_for_work()
+                await self._gather()
                 out = bytearray()
                 outbound.fill(out, WRITE_BATCH)
                 self._writing = True
@@ -247,6 +249,23 @@ class Carrier:
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             self._writing = False
             self._transport_ended(f"the connection broke while writing: {exc!r}")
+
+    async def _gather(self) -> None:
+        """Let producers that are mid-burst queue more before writing, so writes coalesce.
+
+        A sender's next chunk needs a scheduling round or two (owner, then actor);
+        the writer yields while the queue keeps growing, up to a batch.
+        """
+        outbound = self._outbound
+        seen = outbound.enqueued
+        idle = 0
+        while idle < GATHER_IDLE_ROUNDS and outbound.queued_bytes < WRITE_BATCH:
+            await trio.lowlevel.checkpoint()
+            if outbound.enqueued == seen:
+                idle += 1
+            else:
+                seen = outbound.enqueued
+                idle = 0
 
     def _transport_ended(self, reason: str) -> None:
         if self._draining:

@@ -120,6 +120,7 @@ class StreamLink:
             return
         self.items.append(item)
         outbound.queued_bytes += size
+        outbound.enqueued += 1
         if not self.scheduled:
             self.scheduled = True
             outbound.ring.append(self)
@@ -135,6 +136,7 @@ class Outbound:
         self.credit_waiting: list[StreamLink] = []
         self.ring: deque[StreamLink] = deque()
         self.queued_bytes = 0  # CHUNK and REPLY payload bytes queued and not yet written
+        self.enqueued = 0  # stream frames ever queued: the writer watches it grow while gathering
         self.dead = False  # the connection is gone: nothing is queued any more
         self._work = trio.Event()
 
