@@ -58,6 +58,10 @@ from .stream_table import StreamEntry, StreamTable, server_stream_for, window_re
 
 log = logging.getLogger("streamlet.carrier")
 
+_NEVER_STARTED: Final = StreamError(
+    StatusCode.CANCELLED, "the opener was cancelled before the stream started"
+)
+
 WRITE_BATCH: Final = 256 * 1024  # bytes gathered into one send_all, at most one frame more
 GATHER_IDLE_ROUNDS: Final = 3  # scheduling rounds without a new frame before the writer writes
 
@@ -439,7 +443,7 @@ class Carrier:
         assert self.peer_settings is not None and self._nursery is not None
         stream_id = self._streams.ids.open_local()
         link = self._outbound.link(stream_id, settings.initial_window)
-        link.queue_open(payload)
+        link.queue_open(payload)  # now, in id order: the peer refuses ids that go back
         peer_window = self.peer_settings.initial_window
         peer_chunk = min(self.peer_settings.max_chunk_size, peer_window)
         entry: StreamEntry | None = None
@@ -464,6 +468,8 @@ class Carrier:
         finally:
             if entry is not None:
                 self._unregister(entry)
+            else:  # cancelled before the actor was linked: the peer must still hear the end
+                link.deliver_error(_NEVER_STARTED)
 
     def _check_can_open(self) -> None:
         if self._nursery is None:

@@ -617,3 +617,30 @@ async def test_a_second_hello_is_a_connection_error() -> None:
     assert bye.code is StatusCode.INTERNAL
     assert bye.reason == ("HELLO after the handshake: it is sent once, as the first frame")
     assert isinstance(failures[0], PeerProtocolError)
+
+
+async def test_an_opener_cancelled_before_its_stream_started_still_ends_it_at_the_peer() -> None:
+    client_end, server_end = trio.testing.memory_stream_pair()
+    raw = RawPeer(server_end, Side.ACCEPTOR)
+    seen: list[Frame] = []
+
+    async def server() -> None:
+        await raw.receive_frame()
+        await raw.send(frame_of(FrameKind.HELLO_ACK, NO_PING.hello_ack().encode()))
+        seen.append(await raw.receive_kind(FrameKind.STREAM_OPEN))
+        seen.append(await raw.receive_kind(FrameKind.STREAM_ERROR))
+
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(server)
+            async with connect(client_end, settings=NO_PING) as peer:
+                with trio.CancelScope() as scope:
+                    scope.cancel()
+                    async with peer.open_stream("x", mode="bidi"):
+                        pytest.fail("the body of a cancelled open should not run")
+                await trio.testing.wait_all_tasks_blocked()
+                assert peer.info().streams == 0
+    assert [frame.stream_id for frame in seen] == [1, 1]
+    assert ErrorPayload.decode(seen[1].payload) == ErrorPayload(
+        StatusCode.CANCELLED, "the opener was cancelled before the stream started"
+    )
