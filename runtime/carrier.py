@@ -47,6 +47,7 @@ from .carrier_errors import (
     ConnectionLostError,
     PeerClosedError,
     PeerProtocolError,
+    describe_transport_error,
 )
 from .dispatch import CallInfo, enforce_deadline, serve_stream
 from .handshake import RECEIVE_SIZE, bye_frame, handshake, send_bye
@@ -252,7 +253,9 @@ class Carrier:
                     self._check_drained()
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             self._writing = False
-            self._transport_ended(f"the connection broke while writing: {exc!r}")
+            self._transport_ended(
+                "the connection broke while writing: " + describe_transport_error(exc)
+            )
 
     async def _gather(self) -> None:
         """Let producers that are mid-burst queue more before writing, so writes coalesce.
@@ -297,7 +300,9 @@ class Carrier:
             bye = ByePayload(StatusCode.INTERNAL, str(exc), self._streams.ids.last_peer)
             self._fail(PeerProtocolError(message), bye)
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-            self._transport_ended(f"the connection broke while reading: {exc!r}")
+            self._transport_ended(
+                "the connection broke while reading: " + describe_transport_error(exc)
+            )
 
     def _eof_reason(self) -> str:
         """Why the byte stream ended: a clean EOF, or one in the middle of a frame (a cut)."""

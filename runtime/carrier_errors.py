@@ -40,3 +40,9 @@ class ConnectionLostError(CarrierError):
 
 class PeerClosedError(CarrierError):
     """The peer ended the connection with a BYE carrying an error code."""
+
+
+def describe_transport_error(exc: BaseException) -> str:
+    """A transport error for a log line, with its cause (trio wraps e.g. the `ssl` error)."""
+    cause = exc.__cause__
+    return f"{exc!r} caused by {cause!r}" if cause is not None else repr(exc)

@@ -30,7 +30,7 @@ from streamlet.codec import (
     check_version,
 )
 
-from .carrier_errors import HandshakeError
+from .carrier_errors import HandshakeError, describe_transport_error
 from .settings import ConnectionSettings
 
 RECEIVE_SIZE = 64 * 1024
@@ -72,7 +72,8 @@ async def handshake(
         raise HandshakeError(f"handshake failed: {refusal.reason}", code=refusal.code) from None
     except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
         raise HandshakeError(
-            f"handshake failed: the connection broke before the {expected}: {exc!r}"
+            f"handshake failed: the connection broke before the {expected}: "
+            + describe_transport_error(exc)
         ) from exc
 
 

@@ -17,6 +17,7 @@ import pytest
 import trio
 import trustme
 from streamlet.codec import StatusCode, StreamError
+from streamlet.runtime.carrier_errors import HandshakeError
 from streamlet.runtime.endpoints import (
     connect_tcp,
     connect_unix,
@@ -161,3 +162,28 @@ async def test_serve_unix_refuses_a_path_that_is_not_a_socket(tmp_path: Path) ->
     path.write_text("not a socket")
     with pytest.raises(OSError, match="exists and is not a socket"):
         await serve_unix(make_router(), path)
+
+
+async def test_a_failed_tls_handshake_is_a_handshake_error_and_the_server_keeps_serving() -> None:
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(server_context)
+    trusting = ssl.create_default_context()
+    ca.configure_trust(trusting)
+    untrusting = ssl.create_default_context()  # does not know the test CA
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            serve_tls = partial(serve_tcp, host="127.0.0.1", ssl_context=server_context)
+            port = tcp_port(await nursery.start(serve_tls, make_router(), 0))
+            with pytest.raises(HandshakeError) as caught:
+                async with connect_tcp(
+                    "127.0.0.1", port, ssl_context=untrusting, server_hostname="localhost"
+                ):
+                    pytest.fail("an untrusted certificate must not connect")
+            async with connect_tcp(
+                "127.0.0.1", port, ssl_context=trusting, server_hostname="localhost"
+            ) as peer:
+                assert await peer.call_unary("double", 4) == 8
+            nursery.cancel_scope.cancel()
+    assert "handshake failed: the connection broke before the HELLO_ACK" in str(caught.value)
+    assert "CERTIFICATE_VERIFY_FAILED" in str(caught.value)
