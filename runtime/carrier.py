@@ -55,7 +55,7 @@ from .keepalive import Keepalive
 from .outbound import Outbound
 from .router import Router
 from .settings import DEFAULT_SETTINGS, ConnectionSettings
-from .stream_table import StreamEntry, StreamTable, server_stream_for, window_refusal
+from .stream_table import StreamEntry, StreamTable, server_stream_for
 
 log = logging.getLogger("streamlet.carrier")
 
@@ -175,8 +175,10 @@ class Carrier:
                 await self._done.wait()
                 nursery.cancel_scope.cancel()
         finally:
-            if not self._done.is_set():  # cancelled from outside
-                self._terminate(None, "the connection was closed by this side")
+            if not self._done.is_set():  # cancelled from outside: tell the peer, best effort
+                last = self._streams.ids.last_peer
+                bye = ByePayload(StatusCode.UNAVAILABLE, "the sender is shutting down", last)
+                self._terminate(None, "this side is shutting down", bye)
             with trio.CancelScope(shield=True):
                 await self._close_transport()
             self._stopped.set()
@@ -363,7 +365,12 @@ class Carrier:
         except ProtocolError as exc:
             link.deliver_error(StreamError(StatusCode.INVALID_ARGUMENT, f"bad STREAM_OPEN: {exc}"))
             return
-        refusal = self._refusal(request)
+        refusal = self._streams.refusal(
+            request,
+            draining=self._draining,
+            serving=self.router is not None,
+            max_streams=self.settings.max_streams,
+        )
         if refusal is not None:
             link.deliver_error(refusal)
             return
@@ -383,24 +390,6 @@ class Carrier:
             request.method, request.mode, request.encoding, request.metadata, request.deadline
         )
         self._nursery.start_soon(self._serve, entry, call, name=f"streamlet serve {stream_id}")
-
-    def _refusal(self, request: OpenPayload) -> StreamError | None:
-        """Why a peer's new stream is refused before it runs, or None."""
-        if self._draining:
-            return StreamError(
-                StatusCode.UNAVAILABLE, "the connection is shutting down (BYE): no new streams"
-            )
-        if self.router is None:
-            return StreamError(
-                StatusCode.UNIMPLEMENTED,
-                f"this side of the connection serves no methods (no router): {request.method!r}",
-            )
-        if self._streams.served >= self.settings.max_streams:
-            return StreamError(
-                StatusCode.RESOURCE_EXHAUSTED,
-                f"too many concurrent streams: the limit is {self.settings.max_streams}",
-            )
-        return window_refusal(request)
 
     async def _serve(self, entry: StreamEntry, call: CallInfo) -> None:
         assert self.router is not None

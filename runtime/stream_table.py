@@ -93,6 +93,32 @@ class StreamTable:
                 entry.ignored = True
                 entry.stream.deliver_error(error)
 
+    def refusal(
+        self, request: OpenPayload, *, draining: bool, serving: bool, max_streams: int
+    ) -> StreamError | None:
+        """Why a peer's new stream is refused before it runs, or None to serve it."""
+        if draining:
+            return StreamError(
+                StatusCode.UNAVAILABLE, "the connection is shutting down (BYE): no new streams"
+            )
+        if not serving:
+            return StreamError(
+                StatusCode.UNIMPLEMENTED,
+                f"this side of the connection serves no methods (no router): {request.method!r}",
+            )
+        if self.served >= max_streams:
+            return StreamError(
+                StatusCode.RESOURCE_EXHAUSTED,
+                f"too many concurrent streams: the limit is {max_streams}",
+            )
+        if request.initial_window < MIN_CHUNK_CHARGE:  # its server could never send a chunk
+            return StreamError(
+                StatusCode.INVALID_ARGUMENT,
+                f"initial_window {request.initial_window} cannot carry a chunk "
+                f"(the least a chunk costs is {MIN_CHUNK_CHARGE} bytes)",
+            )
+        return None
+
     def route(self, frame: Frame) -> None:
         """Deliver a non-OPEN stream frame to its stream; never blocks."""
         stream_id = frame.stream_id
@@ -162,14 +188,3 @@ def server_stream_for(
     peer_window = request.initial_window
     stream.link(link, window=peer_window, max_chunk_size=min(peer_max_chunk_size, peer_window))
     return stream
-
-
-def window_refusal(request: OpenPayload) -> StreamError | None:
-    """An OPEN whose window cannot carry a single chunk would hang its server's sends."""
-    if request.initial_window >= MIN_CHUNK_CHARGE:
-        return None
-    return StreamError(
-        StatusCode.INVALID_ARGUMENT,
-        f"initial_window {request.initial_window} cannot carry a chunk "
-        f"(the least a chunk costs is {MIN_CHUNK_CHARGE} bytes)",
-    )

@@ -17,7 +17,7 @@ import pytest
 import trio
 import trustme
 from streamlet.codec import StatusCode, StreamError
-from streamlet.runtime.carrier_errors import HandshakeError
+from streamlet.runtime.carrier_errors import HandshakeError, PeerClosedError
 from streamlet.runtime.endpoints import (
     connect_tcp,
     connect_unix,
@@ -187,3 +187,37 @@ async def test_a_failed_tls_handshake_is_a_handshake_error_and_the_server_keeps_
             nursery.cancel_scope.cancel()
     assert "handshake failed: the connection broke before the HELLO_ACK" in str(caught.value)
     assert "CERTIFICATE_VERIFY_FAILED" in str(caught.value)
+
+
+async def test_a_server_shutting_down_tells_its_clients_with_bye() -> None:
+    router = Router()
+    holding = trio.Event()
+
+    @router.bidi("hold")
+    async def hold(stream: Any) -> None:
+        holding.set()
+        await trio.sleep_forever()
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as clients, trio.open_nursery() as server:
+            port = tcp_port(await server.start(partial(serve_tcp, host="127.0.0.1"), router, 0))
+            peer_box: list[Peer] = []
+            errors: list[StreamError] = []
+
+            async def client() -> None:
+                async with connect_tcp("127.0.0.1", port) as peer:
+                    peer_box.append(peer)
+                    async with peer.open_stream("hold", mode="bidi") as stream:
+                        await stream.send(1)
+                        with pytest.raises(StreamError) as caught:
+                            await stream.recv()
+                        errors.append(caught.value)
+
+            clients.start_soon(client)
+            await holding.wait()
+            server.cancel_scope.cancel()
+    assert errors[0].code is StatusCode.UNAVAILABLE
+    assert errors[0].message == (
+        "connection lost: the peer closed the connection: UNAVAILABLE: the sender is shutting down"
+    )
+    assert isinstance(peer_box[0].failure, PeerClosedError)
