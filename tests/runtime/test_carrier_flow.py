@@ -221,7 +221,9 @@ async def test_huge_chunk_does_not_delay_a_small_call_on_another_stream() -> Non
                     order.append("huge")
 
                 async def small() -> None:
-                    await trio.sleep(0.005)  # the huge chunk is on its way
+                    # Until the huge chunk is on its way: a counter, no event to wait on.
+                    while not peer.info().queued_bytes and not order:
+                        await trio.lowlevel.checkpoint()
                     assert await peer.call_unary("quick", 1) == 2
                     order.append("small")
 
