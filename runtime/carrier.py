@@ -435,6 +435,12 @@ class Carrier:
             raise ValueError(f"cannot open {method!r}: {exc}") from None
         self._check_can_open()
         assert self.peer_settings is not None and self._nursery is not None
+        if encoding not in self.peer_settings.encodings:
+            raise StreamError(
+                StatusCode.UNIMPLEMENTED,
+                f"the peer does not understand the {encoding.value!r} chunk encoding "
+                f"(its HELLO lists {[known.value for known in self.peer_settings.encodings]})",
+            )
         stream_id = self._streams.ids.open_local()
         link = self._outbound.link(stream_id, settings.initial_window)
         link.queue_open(payload)  # now, in id order: the peer refuses ids that go back

@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from streamlet.actors import StreamStateError
 from streamlet.codec import (
+    HEADER,
     ByePayload,
     CreditPayload,
     Encoding,
@@ -643,4 +644,40 @@ async def test_an_opener_cancelled_before_its_stream_started_still_ends_it_at_th
     assert [frame.stream_id for frame in seen] == [1, 1]
     assert ErrorPayload.decode(seen[1].payload) == ErrorPayload(
         StatusCode.CANCELLED, "the opener was cancelled before the stream started"
+    )
+
+
+async def test_a_frame_over_the_max_frame_size_ends_the_connection() -> None:
+    with trio.fail_after(5):
+        async with raw_client() as (raw, _server, failures):
+            await raw.send(open_frame(1, "echo", "bidi"))
+            oversized = HEADER.pack(NO_PING.max_frame_size + 1, FrameKind.STREAM_CHUNK, 0, 0, 1)
+            await raw.byte_stream.send_all(oversized)
+            bye = ByePayload.decode((await raw.receive_kind(FrameKind.BYE)).payload)
+    assert bye.code is StatusCode.INTERNAL
+    assert "65537" in bye.reason and "max" in bye.reason
+    assert isinstance(failures[0], PeerProtocolError)
+
+
+async def test_opening_in_an_encoding_the_peer_does_not_list_is_unimplemented() -> None:
+    client_end, server_end = trio.testing.memory_stream_pair()
+    raw = RawPeer(server_end, Side.ACCEPTOR)
+
+    async def cbor_only_server() -> None:
+        await raw.receive_frame()
+        ack = cbor2.loads(NO_PING.hello_ack().encode()) | {"encodings": ["cbor", "zstd"]}
+        await raw.send(frame_of(FrameKind.HELLO_ACK, cbor2.dumps(ack)))
+        while await raw.receive_frame() is not None:
+            pass
+
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(cbor_only_server)
+            async with connect(client_end, settings=NO_PING) as peer:
+                with pytest.raises(StreamError) as caught:
+                    async with peer.open_stream("x", mode="bidi", encoding="raw"):
+                        pytest.fail("the peer cannot read raw chunks")
+    assert caught.value.code is StatusCode.UNIMPLEMENTED
+    assert caught.value.message == (
+        "the peer does not understand the 'raw' chunk encoding (its HELLO lists ['cbor'])"
     )
