@@ -22,6 +22,7 @@ from functools import partial
 
 import trio
 import trio.testing
+from streamlet.actors import open_owner_nursery
 from streamlet.codec import Side
 
 from .carrier import Carrier
@@ -154,7 +155,7 @@ async def connect(
     `peer.failure` says why. Leaving the body closes the connection gracefully.
     """
     carrier = Carrier(byte_stream, side=Side.CONNECTOR, router=router, settings=settings)
-    async with _background() as nursery:
+    async with open_owner_nursery() as nursery:
         await nursery.start(_run_connected, carrier)
         try:
             yield Peer(carrier)
@@ -223,24 +224,7 @@ async def open_memory_connection(
     The server side runs for the body; its failure, if any, is logged.
     """
     client_end, server_end = trio.testing.memory_stream_pair()
-    async with _background() as nursery:
+    async with open_owner_nursery() as nursery:
         nursery.start_soon(_serve_logged, router, server_settings or settings, server_end)
         async with connect(client_end, router=client_router, settings=settings) as peer:
             yield peer
-
-
-@asynccontextmanager
-async def _background() -> AsyncIterator[trio.Nursery]:
-    """A nursery for background tasks around a body; the body's own exception comes out bare."""
-    body_error: BaseException | None = None
-    try:
-        async with trio.open_nursery() as nursery:
-            try:
-                yield nursery
-            except BaseException as exc:
-                body_error = exc
-                raise
-    except BaseExceptionGroup as group:
-        if body_error is not None and list(group.exceptions) == [body_error]:
-            raise body_error from None
-        raise

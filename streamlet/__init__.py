@@ -29,16 +29,43 @@ from streamlet.actors import (  # noqa: E402
     pair,
 )
 from streamlet.codec import Encoding, Mode, ProtocolError, StatusCode, StreamError  # noqa: E402
+from streamlet.runtime.carrier_errors import (  # noqa: E402
+    CarrierError,
+    ConnectionLostError,
+    HandshakeError,
+    PeerClosedError,
+    PeerProtocolError,
+    PeerUnresponsiveError,
+)
 from streamlet.runtime.dispatch import CallInfo, ServerStream  # noqa: E402
+from streamlet.runtime.endpoints import (  # noqa: E402
+    connect,
+    connect_tcp,
+    connect_unix,
+    serve,
+    serve_listeners,
+    serve_tcp,
+    serve_unix,
+)
+from streamlet.runtime.peer import Peer  # noqa: E402
 from streamlet.runtime.router import Router  # noqa: E402
+from streamlet.runtime.settings import ConnectionSettings  # noqa: E402
 
 from . import testing  # noqa: E402
 
 __all__ = [
     "CallInfo",
+    "CarrierError",
     "ChunkTooLargeError",
+    "ConnectionLostError",
+    "ConnectionSettings",
     "Encoding",
+    "HandshakeError",
     "Mode",
+    "Peer",
+    "PeerClosedError",
+    "PeerProtocolError",
+    "PeerUnresponsiveError",
     "ProtocolError",
     "Role",
     "Router",
@@ -48,8 +75,15 @@ __all__ = [
     "StreamError",
     "StreamInfo",
     "StreamStateError",
+    "connect",
+    "connect_tcp",
+    "connect_unix",
     "open_pair",
     "open_stream",
     "pair",
+    "serve",
+    "serve_listeners",
+    "serve_tcp",
+    "serve_unix",
     "testing",
 ]
