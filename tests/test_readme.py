@@ -23,7 +23,7 @@ def test_readme_example_runs(
     script = tmp_path / f"readme_{index}.py"
     script.write_text(BLOCKS[index])
     runpy.run_path(str(script), run_name="__main__")
-    printed = capsys.readouterr().out.split()
-    # every `print(...)  # value` comment in the example names what it prints
-    expected = re.findall(r"print\(.*\)\s+#\s*(\S+)", BLOCKS[index])
+    printed = capsys.readouterr().out.splitlines()
+    # every `print(...)  # value` comment in the example is the line it prints
+    expected = re.findall(r"print\(.*\)\s+#\s*(.+)$", BLOCKS[index], re.M)
     assert printed == expected
