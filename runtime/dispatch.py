@@ -26,6 +26,7 @@ from streamlet.codec.status import StatusCode, StreamError
 from .router import Route, Router
 
 log = logging.getLogger("streamlet.dispatch")
+stream_log = logging.getLogger("streamlet.streams")
 
 
 @attrs.frozen
@@ -119,9 +120,9 @@ async def _run_route(route: Route, stream: Stream, handler_stream: ServerStream)
     await stream.close()
 
 
-async def _watch_peer(stream: Stream, scope: trio.CancelScope) -> None:
+async def _watch_peer(stream: Stream, scope: trio.CancelScope, seen: list[StreamError]) -> None:
     """Cancel the handler once the client has gone: aborted, cancelled or disconnected."""
-    await stream.wait_reset()
+    seen.append(await stream.wait_reset())
     scope.cancel()
 
 
@@ -130,31 +131,57 @@ async def serve_stream(router: Router, stream: Stream, call: CallInfo) -> None:
 
     `stream` is a server-role stream, linked to its peer and not yet running.
     Every outcome, good or bad, ends the stream and reaches the client; this
-    only raises `trio.Cancelled` (the connection is going away).
+    only raises `trio.Cancelled` (the connection is going away). One log line
+    (logger `streamlet.streams`, INFO) marks the stream's start and one its end.
     """
-    deadline = math.inf if call.deadline is None else trio.current_time() + call.deadline
-    async with trio.open_nursery() as nursery:
-        await nursery.start(stream.run)
-        failure = await _refusal(router, call)
-        if failure is None:
-            route = router.route(call.method)
-            assert route is not None
-            handler_stream = ServerStream(stream, call, deadline)
-            with trio.CancelScope(deadline=deadline) as scope:
-                nursery.start_soon(_watch_peer, stream, scope)
-                try:
-                    await _run_route(route, stream, handler_stream)
-                except Exception as exc:
-                    failure = _handler_failure(exc)
-                    if failure is not exc:
-                        log.exception("handler %s failed", call.method)
-            if scope.cancelled_caught and failure is None and trio.current_time() >= deadline:
-                failure = deadline_exceeded(call.method, call.deadline)
-        if failure is not None:
-            await stream.abort(failure.code, failure.message, failure.details)
-        else:
-            await stream.close()
-        nursery.cancel_scope.cancel()  # the watcher, if the stream ended well
+    started = trio.current_time()
+    deadline = math.inf if call.deadline is None else started + call.deadline
+    stream_log.info("stream %d open: %s (%s)", stream.id, call.method, call.mode.value)
+    peer_error: list[StreamError] = []
+    failure: StreamError | None = None
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(stream.run)
+            failure = await _refusal(router, call)
+            if failure is None:
+                route = router.route(call.method)
+                assert route is not None
+                handler_stream = ServerStream(stream, call, deadline)
+                with trio.CancelScope(deadline=deadline) as scope:
+                    nursery.start_soon(_watch_peer, stream, scope, peer_error)
+                    try:
+                        await _run_route(route, stream, handler_stream)
+                    except Exception as exc:
+                        failure = _handler_failure(exc)
+                        if failure is not exc:
+                            log.exception("handler %s failed", call.method)
+                if scope.cancelled_caught and failure is None and trio.current_time() >= deadline:
+                    failure = deadline_exceeded(call.method, call.deadline)
+            if failure is not None:
+                await stream.abort(failure.code, failure.message, failure.details)
+            else:
+                await stream.close()
+            nursery.cancel_scope.cancel()  # the watcher, if the stream ended well
+    finally:
+        ended = failure or (peer_error[0] if peer_error else None)
+        _log_end(stream, call, ended, trio.current_time() - started)
+
+
+def _log_end(stream: Stream, call: CallInfo, error: StreamError | None, seconds: float) -> None:
+    """The line `streamlet serve` prints when a stream ends: status, traffic, duration."""
+    info = stream.info()
+    stream_log.info(
+        "stream %d end: %s (%s) %s, in %d chunks %d B, out %d chunks %d B, %.3f s",
+        stream.id,
+        call.method,
+        call.mode.value,
+        "OK" if error is None else f"{error.code.name} {error.message!r}",
+        info.chunks_received,
+        info.bytes_received,
+        info.chunks_sent,
+        info.bytes_sent,
+        seconds,
+    )
 
 
 async def _refusal(router: Router, call: CallInfo) -> StreamError | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -304,3 +305,37 @@ async def test_nonpositive_deadline_is_refused() -> None:
     with pytest.raises(ValueError, match="deadline"):
         async with open_local(router, "add", mode="unary", deadline=0):
             pass
+
+
+async def test_each_stream_logs_one_line_at_open_and_one_at_end(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="streamlet.streams")
+    async with open_local(router, "total", mode="client_stream") as s:
+        for i in (1, 2, 3):
+            await s.send(i)
+        await s.close_send()
+        assert await s.await_reply() == 6
+    async with open_local(router, "picky", mode="unary") as s:
+        await s.send(None)
+        with pytest.raises(StreamError):
+            await s.await_reply()
+    lines = [r.getMessage() for r in caplog.records if r.name == "streamlet.streams"]
+    assert lines[0] == "stream 1 open: total (client_stream)"
+    assert lines[1].startswith("stream 1 end: total (client_stream) OK, in 3 chunks ")
+    assert ", out 0 chunks 0 B, " in lines[1] and lines[1].endswith(" s")
+    assert lines[2] == "stream 1 open: picky (unary)"
+    assert lines[3].startswith("stream 1 end: picky (unary) INVALID_ARGUMENT 'no thanks', in 1")
+    assert len(lines) == 4
+
+
+async def test_stream_end_line_names_the_clients_cancel(
+    caplog: pytest.LogCaptureFixture, autojump_clock: trio.testing.MockClock
+) -> None:
+    caplog.set_level(logging.INFO, logger="streamlet.streams")
+    async with open_local(router, "forever", mode="server_stream") as s:
+        await s.send(None)
+        await trio.sleep(1)
+        await s.abort(StatusCode.CANCELLED, "user pressed stop")
+    (end,) = [r.getMessage() for r in caplog.records if " end: " in r.getMessage()]
+    assert "CANCELLED 'user pressed stop'" in end
