@@ -17,6 +17,8 @@ import attrs
 from streamlet.codec.modes import Mode
 from streamlet.codec.status import StatusCode, StreamError
 
+from .credit import DEFAULT_WINDOW, MIN_CHUNK_CHARGE, chunk_charge
+from .effects import EFFECTS, EffectFn
 from .errors import StreamStateError
 from .table import (
     CALL_RULES,
@@ -24,8 +26,8 @@ from .table import (
     REPLY_MODES,
     SINGLE_REQUEST_MODES,
     TRANSITIONS,
-    Effect,
     Event,
+    Key,
     RecvState,
     ReplyState,
     Role,
@@ -37,16 +39,41 @@ from .table import (
     stream_state,
 )
 
-# The least credit a chunk costs: one frame header's worth. Without a floor a
-# flood of empty chunks would cost nothing; with it a window of W bytes holds
-# at most W // 16 chunks.
-MIN_CHUNK_CHARGE: Final = 16
-DEFAULT_WINDOW: Final = 1 << 20
+__all__ = [
+    "DEFAULT_WINDOW",
+    "MIN_CHUNK_CHARGE",
+    "Outbox",
+    "StreamMachine",
+    "Waiter",
+    "chunk_charge",
+]
 
 
-def chunk_charge(size: int) -> int:
-    """The credit a chunk of `size` encoded bytes consumes."""
-    return size if size > MIN_CHUNK_CHARGE else MIN_CHUNK_CHARGE
+@attrs.frozen
+class SideRules:
+    """The mode/role rules for one side of a stream, looked up once instead of per message."""
+
+    calls: frozenset[Event]  # the owner calls this side may make at all
+    single_request: bool  # a unary or server_stream client: its one send ends the send side
+    owes_reply: bool  # a unary or client_stream server: it must end with a reply
+    peer_sends_chunks: bool
+    peer_single_request: bool  # the peer is a client that sends exactly one chunk
+    peer_may_end: bool
+    peer_may_reply: bool
+
+    @classmethod
+    def of(cls, mode: Mode, role: Role) -> SideRules:
+        """The rules for `role` in `mode`, from the table's `CALL_RULES`."""
+        peer = Role.SERVER if role is Role.CLIENT else Role.CLIENT
+        return cls(
+            calls=CALL_RULES[(mode, role)],
+            single_request=role is Role.CLIENT and mode in SINGLE_REQUEST_MODES,
+            owes_reply=role is Role.SERVER and mode in REPLY_MODES,
+            peer_sends_chunks=may_send_chunks(mode, peer),
+            peer_single_request=peer is Role.CLIENT and mode in SINGLE_REQUEST_MODES,
+            peer_may_end=may_end(mode, peer),
+            peer_may_reply=may_reply(mode, peer),
+        )
 
 
 Waiter = object  # an opaque token for a parked owner call, supplied by the actor
@@ -69,10 +96,6 @@ class Outbox(Protocol):
     def end(self, caller: Waiter) -> bool: ...
     def interrupt(self, caller: Waiter) -> bool: ...
     def fail(self, caller: Waiter, error: BaseException) -> bool: ...
-
-
-def _owner_death_error() -> StreamError:
-    return StreamError(StatusCode.CANCELLED, "the stream's owner was cancelled or raised")
 
 
 @attrs.define(eq=False)
@@ -104,12 +127,14 @@ class StreamMachine:
     chunks_received: int = 0
     bytes_received: int = 0
     on_error: Callable[[StreamError], None] | None = None  # told once, when the error is stored
+    rules: SideRules = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         if self.window < MIN_CHUNK_CHARGE:
             raise ValueError(f"window must be at least {MIN_CHUNK_CHARGE} bytes")
         if not 0 < self.max_chunk_size <= self.window:
             raise ValueError("max_chunk_size must be > 0 and not above the window")
+        self.rules = SideRules.of(self.mode, self.role)
 
     @property
     def state(self) -> StreamState:
@@ -140,23 +165,23 @@ class StreamMachine:
             event, arg = self._check_call(event, arg)
         elif event is not Event.GRANT_CREDIT and self.recv is RecvState.OPEN:
             event, arg = self._check_delivery(event, arg)
-        row = TRANSITIONS.get((self.send, self.recv, event))
+        row = _COMPILED.get((self.send, self.recv, event))
         if row is None:
             raise StreamStateError(f"{event.value} on {self.describe()}: not allowed here")
-        self.send, self.recv = row.send, row.recv
-        for effect in row.effects:
-            _EFFECTS[effect](self, event, arg, caller)
+        self.send, self.recv, effects = row
+        for effect in effects:
+            effect(self, event, arg, caller)
 
     def _check_call(self, event: Event, arg: object) -> tuple[Event, object]:
-        if event not in CALL_RULES[(self.mode, self.role)]:
+        rules = self.rules
+        if event not in rules.calls:
             raise StreamStateError(
                 f"{event.value} on {self.describe()}: a {self.mode.value} "
                 f"{self.role.value} may not {event.value}"
             )
-        single = self.role is Role.CLIENT and self.mode in SINGLE_REQUEST_MODES
         if (
             event is Event.CLOSE_SEND
-            and single
+            and rules.single_request
             and self.chunks_sent == 0
             and not self.blocked_sends
         ):
@@ -172,12 +197,7 @@ class StreamMachine:
             )
             error = StreamStateError(f"send on {self.describe()}: {reason}")
             raise error from self.error
-        if (
-            event is Event.CLOSE
-            and self.role is Role.SERVER
-            and self.mode in REPLY_MODES
-            and self.send is SendState.OPEN
-        ):
+        if event is Event.CLOSE and rules.owes_reply and self.send is SendState.OPEN:
             # A server that owes a reply cannot end with END: closing it cancels the call.
             return Event.ABORT, StreamError(
                 StatusCode.CANCELLED, "the server closed without a reply"
@@ -186,13 +206,14 @@ class StreamMachine:
 
     def _check_delivery(self, event: Event, arg: object) -> tuple[Event, object]:
         """Receive-side guards: a delivery the peer's mode forbids resets the stream."""
+        rules = self.rules
         peer = Role.SERVER if self.role is Role.CLIENT else Role.CLIENT
         problem: StreamError | None = None
         if event is Event.DELIVER_CHUNK:
             assert isinstance(arg, bytes)
-            if not may_send_chunks(self.mode, peer):
+            if not rules.peer_sends_chunks:
                 problem = _violation(f"a {self.mode.value} {peer.value} may not send chunks")
-            elif peer is Role.CLIENT and self.mode in SINGLE_REQUEST_MODES and self.chunks_received:
+            elif rules.peer_single_request and self.chunks_received:
                 problem = _violation(f"a {self.mode.value} client sends exactly one chunk")
             elif len(arg) > self.max_chunk_size:
                 problem = StreamError(
@@ -206,238 +227,21 @@ class StreamMachine:
                     f"peer overran its credit: {self.recv_outstanding} of {self.window} bytes "
                     f"in use, chunk costs {chunk_charge(len(arg))}",
                 )
-        elif event is Event.DELIVER_END and not may_end(self.mode, peer):
+        elif event is Event.DELIVER_END and not rules.peer_may_end:
             problem = _violation(f"a {self.mode.value} {peer.value} must reply, not END")
-        elif event is Event.DELIVER_REPLY and not may_reply(self.mode, peer):
+        elif event is Event.DELIVER_REPLY and not rules.peer_may_reply:
             problem = _violation(f"a {self.mode.value} {peer.value} may not reply")
         if problem is None:
             return event, arg
         return Event.PEER_VIOLATION, problem
 
-    # -- helpers for the effects -----------------------------------------------------------
 
-    def error_for(self, event: Event, arg: object) -> tuple[StreamError, StreamError]:
-        """The (stored here, sent to the peer) errors a terminal event carries."""
-        if isinstance(arg, StreamError):
-            return arg, arg
-        if event is Event.CLOSE:
-            return (
-                StreamError(StatusCode.CANCELLED, "the stream was closed before the peer's end"),
-                StreamError(StatusCode.CANCELLED, "the peer closed the stream"),
-            )
-        death = _owner_death_error()
-        return death, death
-
-    def _store_error(self, error: StreamError) -> None:
-        if self.error is None:
-            self.error = error
-            if self.on_error is not None:
-                self.on_error(error)
-
-    def _send_now(self, payload: bytes) -> None:
-        self.send_credit -= chunk_charge(len(payload))
-        self.chunks_sent += 1
-        self.bytes_sent += len(payload)
-        self.outbox.emit_chunk(payload)
-        if self.role is Role.CLIENT and self.mode in SINGLE_REQUEST_MODES:
-            self.step(Event.CLOSE_SEND)  # the one request chunk also ends the send side
-
-    def _take(self, caller: Waiter) -> None:
-        payload, charge = self.buffer.popleft()
-        self.buffered_bytes -= charge
-        self.outbox.resolve(caller, payload)
-        self._consumed(charge)
-
-    def _consumed(self, charge: int) -> None:
-        """Count a chunk the owner took; return credit in batches.
-
-        Returning once half the window is consumed keeps CREDIT messages rare.
-        The second condition prevents a deadlock: with the buffer empty, a
-        sender still blocked must have consumed > window - its chunk, so all
-        consumed credit goes back whenever the next chunk might not fit.
-        """
-        consumed = self.recv_consumed + charge
-        if consumed * 2 >= self.window or (
-            not self.buffer and consumed + chunk_charge(self.max_chunk_size) > self.window
-        ):
-            self.recv_consumed = 0
-            self.recv_outstanding -= consumed
-            self.outbox.emit_credit(consumed)
-        else:
-            self.recv_consumed = consumed
-
-    def _park(self, waiters: deque[Waiter], caller: Waiter | None) -> None:
-        is_waiting = self.outbox.is_waiting
-        while waiters and not is_waiting(waiters[0]):
-            waiters.popleft()
-        waiters.append(caller)
+# The table with each effect resolved to its function once, at import: the same rows.
+_COMPILED: Final[dict[Key, tuple[SendState, RecvState, tuple[EffectFn, ...]]]] = {
+    key: (row.send, row.recv, tuple(EFFECTS[effect] for effect in row.effects))
+    for key, row in TRANSITIONS.items()
+}
 
 
 def _violation(what: str) -> StreamError:
     return StreamError(StatusCode.INTERNAL, f"peer protocol violation: {what}")
-
-
-# -- the effects, one function each --------------------------------------------------------
-
-EffectFn = Callable[[StreamMachine, Event, object, "Waiter | None"], None]
-
-
-def _emit_chunk(m: StreamMachine, event: Event, arg: object, caller: Waiter | None) -> None:
-    assert isinstance(arg, bytes)
-    if m.blocked_sends or chunk_charge(len(arg)) > m.send_credit:
-        m.blocked_sends.append((caller, arg))  # sends leave in order, once credit allows
-        return
-    m.outbox.resolve(caller, None)
-    m._send_now(arg)
-
-
-def _emit_end(m: StreamMachine, event: Event, arg: object, caller: Waiter | None) -> None:
-    m.outbox.emit_end()
-
-
-def _emit_reply(m: StreamMachine, event: Event, arg: object, caller: Waiter | None) -> None:
-    assert isinstance(arg, bytes)
-    m.outbox.emit_reply(arg)
-
-
-def _emit_error(m: StreamMachine, event: Event, arg: object, caller: Waiter | None) -> None:
-    m.outbox.emit_error(m.error_for(event, arg)[1])
-
-
-def _interrupt_sends(m: StreamMachine, event: Event, arg: object, caller: Waiter | None) -> None:
-    while m.blocked_sends:
-        m.outbox.interrupt(m.blocked_sends.popleft()[0])
-
-
-def _take_or_wait(m: StreamMachine, event: Event, arg: object, caller: Waiter | None) -> None:
-    if m.buffer:
-        m._take(caller)
-    else:
-        m._park(m.recv_waiters, caller)
-
-
-def _take_or_end(m: StreamMachine, event: Event, arg: object, caller: Waiter | None) -> None:
-    if m.buffer:
-        m._take(caller)
-    else:
-        m.outbox.end(caller)
-
-
-def _raise_error(m: StreamMachine, event: Event, arg: object, caller: Waiter | None) -> None:
-    assert m.error is not None
-    m.outbox.fail(caller, m.error)
-
-
-def _wait_reply(m: StreamMachine, event: Event, arg: object, caller: Waiter | None) -> None:
-    m._park(m.reply_waiters, caller)
-
-
-def _return_reply(m: StreamMachine, event: Event, arg: object, caller: Waiter | None) -> None:
-    if m.reply is ReplyState.VALUE:
-        m.outbox.resolve(caller, m.reply_payload)
-    else:
-        m.outbox.end(caller)
-
-
-def _buffer_chunk(m: StreamMachine, event: Event, arg: object, caller: Waiter | None) -> None:
-    assert isinstance(arg, bytes)
-    charge = chunk_charge(len(arg))
-    m.recv_outstanding += charge
-    m.chunks_received += 1
-    m.bytes_received += len(arg)
-    resolve = m.outbox.resolve
-    while m.recv_waiters:  # a parked receiver takes it straight away
-        if resolve(m.recv_waiters.popleft(), arg):
-            m._consumed(charge)
-            return
-    m.buffer.append((arg, charge))
-    m.buffered_bytes += charge
-
-
-def _drop_chunk(m: StreamMachine, event: Event, arg: object, caller: Waiter | None) -> None:
-    assert isinstance(arg, bytes)
-    m.outbox.emit_credit(chunk_charge(len(arg)))
-
-
-def _end_recv(m: StreamMachine, event: Event, arg: object, caller: Waiter | None) -> None:
-    while m.recv_waiters:
-        m.outbox.end(m.recv_waiters.popleft())
-    while m.reply_waiters:
-        _return_reply(m, event, arg, m.reply_waiters.popleft())
-
-
-def _store_reply(m: StreamMachine, event: Event, arg: object, caller: Waiter | None) -> None:
-    assert isinstance(arg, bytes)
-    m.reply = ReplyState.VALUE
-    m.reply_payload = arg
-
-
-def _store_reply_error(m: StreamMachine, event: Event, arg: object, caller: Waiter | None) -> None:
-    m.reply = ReplyState.ERROR
-
-
-def _reset_send(m: StreamMachine, event: Event, arg: object, caller: Waiter | None) -> None:
-    m._store_error(m.error_for(event, arg)[0])
-    assert m.error is not None
-    while m.blocked_sends:
-        m.outbox.fail(m.blocked_sends.popleft()[0], m.error)
-
-
-def _reset_recv(m: StreamMachine, event: Event, arg: object, caller: Waiter | None) -> None:
-    m._store_error(m.error_for(event, arg)[0])
-    assert m.error is not None
-    if m.reply is ReplyState.NONE and m.role is Role.CLIENT:
-        m.reply = ReplyState.ERROR
-    while m.recv_waiters:
-        m.outbox.fail(m.recv_waiters.popleft(), m.error)
-    while m.reply_waiters:
-        m.outbox.fail(m.reply_waiters.popleft(), m.error)
-    returned = m.buffered_bytes + m.recv_consumed  # dropped bytes still return credit
-    m.buffer.clear()
-    m.buffered_bytes = m.recv_consumed = 0
-    m.recv_outstanding -= returned
-    if returned:
-        m.outbox.emit_credit(returned)
-
-
-def _add_credit(m: StreamMachine, event: Event, arg: object, caller: Waiter | None) -> None:
-    assert isinstance(arg, int)
-    m.send_credit += arg
-    blocked = m.blocked_sends
-    while blocked and m.send is SendState.OPEN:
-        waiter, payload = blocked[0]
-        if not m.outbox.is_waiting(waiter):
-            blocked.popleft()  # its sender was cancelled: the chunk never leaves
-            continue
-        if chunk_charge(len(payload)) > m.send_credit:
-            return
-        blocked.popleft()
-        m.outbox.resolve(waiter, None)
-        m._send_now(payload)
-
-
-def _finish(m: StreamMachine, event: Event, arg: object, caller: Waiter | None) -> None:
-    m.finished = True
-
-
-_EFFECTS: Final[dict[Effect, EffectFn]] = {
-    Effect.EMIT_CHUNK: _emit_chunk,
-    Effect.EMIT_END: _emit_end,
-    Effect.EMIT_REPLY: _emit_reply,
-    Effect.EMIT_ERROR: _emit_error,
-    Effect.INTERRUPT_SENDS: _interrupt_sends,
-    Effect.TAKE_OR_WAIT: _take_or_wait,
-    Effect.TAKE_OR_END: _take_or_end,
-    Effect.RAISE_ERROR: _raise_error,
-    Effect.WAIT_REPLY: _wait_reply,
-    Effect.RETURN_REPLY: _return_reply,
-    Effect.BUFFER_CHUNK: _buffer_chunk,
-    Effect.DROP_CHUNK: _drop_chunk,
-    Effect.END_RECV: _end_recv,
-    Effect.STORE_REPLY: _store_reply,
-    Effect.STORE_REPLY_ERROR: _store_reply_error,
-    Effect.RESET_SEND: _reset_send,
-    Effect.RESET_RECV: _reset_recv,
-    Effect.ADD_CREDIT: _add_credit,
-    Effect.FINISH: _finish,
-}

@@ -17,14 +17,25 @@ import attrs
 from streamlet.codec.modes import Mode
 
 
-class Role(enum.Enum):
+class _Enum(enum.Enum):
+    """An enum hashed by identity, which its singleton members allow.
+
+    The machine looks its states and events up in the tables on every message,
+    and `enum.Enum.__hash__` is Python code hashing the member's name: this
+    keeps those lookups in C.
+    """
+
+    __hash__ = object.__hash__
+
+
+class Role(_Enum):
     """Which end of a call a stream is: the client opened it, the server serves it."""
 
     CLIENT = "client"
     SERVER = "server"
 
 
-class SendState(enum.Enum):
+class SendState(_Enum):
     """This side's sending direction."""
 
     OPEN = "open"
@@ -32,7 +43,7 @@ class SendState(enum.Enum):
     RESET = "reset"  # an error ended it
 
 
-class RecvState(enum.Enum):
+class RecvState(_Enum):
     """This side's receiving direction."""
 
     OPEN = "open"
@@ -40,7 +51,7 @@ class RecvState(enum.Enum):
     RESET = "reset"  # an error ended it
 
 
-class ReplyState(enum.Enum):
+class ReplyState(_Enum):
     """The reply slot: what the terminal reply of the call was, once known."""
 
     NONE = "none"
@@ -48,7 +59,7 @@ class ReplyState(enum.Enum):
     ERROR = "error"
 
 
-class StreamState(enum.Enum):
+class StreamState(_Enum):
     """The stream's overall state, derived from its two directions (RFC 9113 §5.1 names)."""
 
     OPEN = "open"
@@ -69,7 +80,7 @@ def stream_state(send: SendState, recv: RecvState) -> StreamState:
     return StreamState.CLOSED
 
 
-class Event(enum.Enum):
+class Event(_Enum):
     """Inputs to the machine: the owner's calls, the peer's deliveries, and owner death."""
 
     SEND = "send"
@@ -108,7 +119,7 @@ OWNER_CALLS: Final = frozenset(
 ANSWERED_BY_EFFECTS: Final = frozenset({Event.SEND, Event.RECV, Event.AWAIT_REPLY})
 
 
-class Effect(enum.Enum):
+class Effect(_Enum):
     """What a transition does besides changing the two direction states."""
 
     EMIT_CHUNK = "emit_chunk"  # deliver the chunk to the peer once credit allows, else park
