@@ -1,19 +1,22 @@
-"""The stream actor: one trio task per stream, applying the machine to its mailbox.
+"""The stream actor: one trio task per stream, and the owner's and the peer's handle on it.
 
 `Stream` is both the owner's handle (send, recv, close, ...) and the peer's
 inbound side (deliver_*, grant_credit). Every owner call and every delivery is
-a message in one bounded trio memory channel; the actor task (`Stream.run`)
-drains it in bursts and applies each message to the `StreamMachine`, which
-answers parked callers through `trio.lowlevel.reschedule` (no Event per call).
-Once the owner closed or aborted the stream the task ends, and what is left
-(late calls and deliveries) is applied in place: no one else can touch it then.
+a message in the stream's `Mailbox`, applied to the `StreamMachine` one at a
+time, in order: at once in the posting task when the stream is idle (the
+usual case, and the fast one), else by the actor task (`Stream.run`) when it
+wakes. The machine answers parked callers through `trio.lowlevel.reschedule`
+(no Event per call). The actor task owns the stream's lifetime: if the
+owner's scope is cancelled or raises before the stream is closed, it aborts
+the stream with CANCELLED. Once the owner closed or aborted the stream the
+task ends, and later calls and deliveries are applied in place.
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, ClassVar, Final, NoReturn
 
 import attrs
 import outcome
@@ -23,9 +26,11 @@ from streamlet.codec.errors import ProtocolError
 from streamlet.codec.modes import Mode
 from streamlet.codec.status import StatusCode, StreamError
 
+from .credit import DEFAULT_WINDOW, MIN_CHUNK_CHARGE
 from .errors import ChunkTooLargeError, StreamStateError
 from .link import NullLink, PeerLink
-from .machine import DEFAULT_WINDOW, MIN_CHUNK_CHARGE, StreamMachine, Waiter
+from .machine import StreamMachine, Waiter
+from .mailbox import Call, Grant, Mailbox, Message
 from .table import (
     ANSWERED_BY_EFFECTS,
     Event,
@@ -36,7 +41,7 @@ from .table import (
     StreamState,
 )
 
-OWNER_SLOTS: Final = 64  # owner calls in the mailbox at once; more callers wait their turn
+OWNER_SLOTS: Final = 64  # owner calls queued at once (before the actor runs); more wait
 CONTROL_SLOTS: Final = 4  # END, REPLY, ERROR and one coalesced credit grant from the peer
 
 
@@ -62,47 +67,6 @@ class StreamInfo:
     buffered_bytes: int  # credit charged by the buffered chunks
     waiters: int  # owner calls parked in recv, await_reply or send (waiting for credit)
     finished: bool
-
-
-class _Call:
-    """One owner call in flight: the message, and the task parked until it is answered."""
-
-    __slots__ = ("arg", "event", "outcome", "task", "withdrawn")
-
-    def __init__(self, event: Event, arg: object) -> None:
-        self.event = event
-        self.arg = arg
-        self.task: trio.lowlevel.Task | None = None
-        self.outcome: outcome.Outcome[Any] | None = None
-        self.withdrawn = False
-
-    def finish(self, result: outcome.Outcome[Any]) -> bool:
-        if self.withdrawn:
-            return False
-        task = self.task
-        if task is None:
-            self.outcome = result
-        else:
-            self.task = None
-            trio.lowlevel.reschedule(task, result)
-        return True
-
-    def abort(self, raise_cancel: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
-        # A cancelled close or abort still happens; any other call is withdrawn unanswered.
-        if self.event is not Event.CLOSE and self.event is not Event.ABORT:
-            self.withdrawn = True
-        self.task = None
-        return trio.lowlevel.Abort.SUCCEEDED
-
-
-@attrs.define(eq=False)
-class _Grant:
-    """The peer's credit grants not yet applied, coalesced into one mailbox message."""
-
-    increment: int
-
-
-_Message = _Call | _Grant | tuple[Event, object]
 
 
 class Stream:
@@ -135,11 +99,10 @@ class Stream:
         )
         self._reset = trio.Event()
         capacity = window // MIN_CHUNK_CHARGE + CONTROL_SLOTS + OWNER_SLOTS + 1
-        self._inbox_send, self._inbox = trio.open_memory_channel[_Message](capacity)
+        self._mailbox = Mailbox(self._handle, capacity)
         self._peer: PeerLink = NullLink()
         self._peer_max_chunk: int | None = None
-        self._pending_grant: _Grant | None = None
-        self._overrun = False
+        self._pending_grant: Grant | None = None
         self._owner_pending = 0
         self._slots = trio.lowlevel.ParkingLot()
         self._terminal_posted = False
@@ -168,59 +131,54 @@ class Stream:
 
     # -- the actor task ------------------------------------------------------------------
 
+    # Whether a message posted to an idle stream is applied at once in the posting
+    # task. Tests turn it off to send every message through the actor task instead.
+    _apply_inline: ClassVar[bool] = True
+
     async def run(self, *, task_status: trio.TaskStatus[Stream] = trio.TASK_STATUS_IGNORED) -> None:
-        """The actor: apply mailbox messages until the owner closes or aborts the stream.
+        """The actor: apply what the mailbox holds until the owner closes or aborts the stream.
 
         Start it in the owner's nursery (`await nursery.start(stream.run)`); if
         that scope is cancelled or raises first, the stream aborts with
-        CANCELLED and the peer hears it.
+        CANCELLED and the peer hears it. Messages posted while it waits are
+        applied at once by their posting task; it wakes for the rest.
         """
         if self._running or self._done:
             raise StreamStateError(f"run on {self._machine.describe()}: already started")
         self._running = True
         task_status.started(self)
-        machine = self._machine
-        receive_nowait = self._inbox.receive_nowait
+        mailbox = self._mailbox
+        mailbox.inline = self._apply_inline
         try:
-            while not machine.finished:
-                self._handle(await self._inbox.receive())
-                while not machine.finished:  # the rest of the burst, without sleeping
-                    try:
-                        message = receive_nowait()
-                    except trio.WouldBlock:
-                        break
-                    self._handle(message)
-                if self._overrun:
-                    self._overrun = False
-                    self._handle((Event.PEER_VIOLATION, _OVERRUN))
+            mailbox.apply_all()  # what was posted before the actor started
+            while not self._machine.finished:
+                await mailbox.wait()
+                mailbox.apply_all()
         finally:
             self._stop()
 
     def _stop(self) -> None:
         """End the actor: apply what is queued, abort if the owner did not finish, go inline."""
-        while True:
-            try:
-                message = self._inbox.receive_nowait()
-            except trio.WouldBlock:
-                break
-            self._handle(message)
+        mailbox = self._mailbox
+        mailbox.inline = True  # from now on every message is applied where it is posted
+        mailbox.apply_all()
         if not self._machine.finished:
-            self._machine.step(Event.OWNER_DEATH)
+            mailbox.post((Event.OWNER_DEATH, None))
         if self._machine.has_waiters():
             raise AssertionError(f"{self!r} finished with callers still parked")
         self._done = True
-        self._inbox.close()
         self._slots.unpark_all()
         self._finished.set()
 
-    def _handle(self, message: _Message) -> None:
-        if type(message) is _Call:
+    def _handle(self, message: Message) -> None:
+        """Apply one message from the mailbox to the machine."""
+        if type(message) is Call:
             self._owner_pending -= 1
             if self._slots:
                 self._slots.unpark()
             if not message.withdrawn:
                 self._apply_call(message)
-        elif type(message) is _Grant:
+        elif type(message) is Grant:
             self._pending_grant = None
             self._machine.step(Event.GRANT_CREDIT, message.increment)
         else:
@@ -229,14 +187,16 @@ class Stream:
             if event is not Event.PEER_VIOLATION or self._machine.recv is RecvState.OPEN:
                 self._machine.step(event, arg)
 
-    def _apply_call(self, call: _Call) -> None:
+    def _apply_call(self, call: Call) -> None:
         try:
             self._machine.step(call.event, call.arg, call)
         except StreamStateError as exc:
             call.finish(outcome.Error(exc))
         else:
             if call.event not in ANSWERED_BY_EFFECTS:
-                call.finish(outcome.Value(None))
+                call.finish_value(None)
+            if self._machine.finished:
+                self._mailbox.wake_actor()  # a close or abort: the actor task ends
 
     def _note_error(self, error: StreamError) -> None:
         self._reset.set()
@@ -270,42 +230,44 @@ class Stream:
         self._peer.grant_credit(increment)
 
     def is_waiting(self, caller: Waiter) -> bool:
-        return isinstance(caller, _Call) and not caller.withdrawn
+        return isinstance(caller, Call) and not caller.withdrawn
 
     def resolve(self, caller: Waiter, value: bytes | None) -> bool:
-        assert isinstance(caller, _Call)
-        return caller.finish(outcome.Value(value))
+        assert isinstance(caller, Call)
+        return caller.finish_value(value)
 
     def end(self, caller: Waiter) -> bool:
-        assert isinstance(caller, _Call)
+        assert isinstance(caller, Call)
         return caller.finish(outcome.Error(trio.EndOfChannel()))
 
     def interrupt(self, caller: Waiter) -> bool:
-        assert isinstance(caller, _Call)
+        assert isinstance(caller, Call)
         error = trio.ClosedResourceError(f"the send side of stream {self.id} was closed meanwhile")
         return caller.finish(outcome.Error(error))
 
     def fail(self, caller: Waiter, error: BaseException) -> bool:
-        assert isinstance(caller, _Call)
+        assert isinstance(caller, Call)
         return caller.finish(outcome.Error(copy.copy(error)))  # a fresh traceback per waiter
 
     # -- the peer's inbound side ---------------------------------------------------------
 
     def deliver_chunk(self, payload: bytes | bytearray | memoryview) -> None:
         """The peer sent a chunk (its encoded bytes); it must fit the credit this side granted."""
-        self._deliver((Event.DELIVER_CHUNK, payload if type(payload) is bytes else bytes(payload)))
+        self._mailbox.deliver(
+            (Event.DELIVER_CHUNK, payload if type(payload) is bytes else bytes(payload))
+        )
 
     def deliver_end(self) -> None:
         """The peer half-closed: `recv()` ends after the buffered chunks."""
-        self._deliver((Event.DELIVER_END, None))
+        self._mailbox.deliver((Event.DELIVER_END, None))
 
     def deliver_error(self, error: StreamError) -> None:
         """The peer failed or cancelled the stream: every waiter here gets `error`."""
-        self._deliver((Event.DELIVER_ERROR, error))
+        self._mailbox.deliver((Event.DELIVER_ERROR, error))
 
     def deliver_reply(self, payload: bytes | bytearray | memoryview) -> None:
         """The server's terminal reply (its encoded bytes)."""
-        self._deliver((Event.DELIVER_REPLY, bytes(payload)))
+        self._mailbox.deliver((Event.DELIVER_REPLY, bytes(payload)))
 
     def grant_credit(self, increment: int) -> None:
         """The peer took `increment` more bytes: this side may send that much more."""
@@ -313,39 +275,38 @@ class Stream:
             raise ValueError(f"a credit increment must be > 0, got {increment}")
         grant = self._pending_grant
         if grant is not None:
-            grant.increment += increment
-        elif self._done:
-            self._machine.step(Event.GRANT_CREDIT, increment)
+            grant.increment += increment  # not applied yet: it still sits in the mailbox
         else:
-            self._pending_grant = grant = _Grant(increment)
-            self._deliver(grant)
-
-    def _deliver(self, message: _Grant | tuple[Event, object]) -> None:
-        if self._done:
-            self._handle(message)
-            return
-        try:
-            self._inbox_send.send_nowait(message)
-        except trio.WouldBlock:
-            self._overrun = True  # only a peer beyond its credit can fill the mailbox
+            self._pending_grant = grant = Grant(increment)
+            self._mailbox.post(grant)  # at most one at a time, so never refused as an overrun
 
     # -- the owner's calls ---------------------------------------------------------------
 
-    async def _call(self, event: Event, arg: object = None) -> Any:
-        await trio.lowlevel.checkpoint_if_cancelled()
-        while not self._done and self._owner_pending >= OWNER_SLOTS:
-            await self._slots.park()
-        return await self._post(_Call(event, arg))
+    async def _call(self, event: Event, arg: object = None, *, withdrawable: bool = True) -> Any:
+        """Post an owner call and return its answer, at once if it was applied inline.
 
-    async def _post(self, call: _Call) -> Any:
-        """Put the call in the mailbox and park until the actor answers (inline once it ended)."""
-        if self._done:
-            self._apply_call(call)
-            await trio.lowlevel.cancel_shielded_checkpoint()
-            assert call.outcome is not None
-            return call.outcome.unwrap()
+        A call is a checkpoint, as a trio memory channel's `send` is: cancelled
+        before it is posted it raises `Cancelled` and never happens; answered at
+        once, it still ends with a cancel-shielded checkpoint (too late to
+        cancel: the call has happened). A call that waits (for a chunk, credit
+        or the reply) parks, and cancelling it withdraws it unanswered. Close
+        and abort (`withdrawable=False`) are posted before any checkpoint and
+        always happen; as with trio's `aclose`, a cancelled caller then still
+        gets `Cancelled`.
+        """
+        if withdrawable:
+            await trio.lowlevel.checkpoint_if_cancelled()
+            while not self._done and self._owner_pending >= OWNER_SLOTS:
+                await self._slots.park()
+        call = Call(event, arg)
         self._owner_pending += 1
-        self._inbox_send.send_nowait(call)
+        self._mailbox.post(call)
+        if call.answered:
+            if withdrawable:
+                await trio.lowlevel.cancel_shielded_checkpoint()
+            else:
+                await trio.lowlevel.checkpoint()  # as trio's aclose: done, yet Cancelled if due
+            return call.pick_up()
         call.task = trio.lowlevel.current_task()
         return await trio.lowlevel.wait_task_rescheduled(call.abort)
 
@@ -372,16 +333,17 @@ class Stream:
 
     async def recv(self) -> Any:
         """The next chunk; `trio.EndOfChannel` after the peer's END, the stored error on failure."""
-        return await self._decode(await self._call(Event.RECV), "chunk")
-
-    async def _decode(self, payload: bytes, what: str) -> Any:
-        """Decode a payload from the peer; one that is not valid resets the stream with INTERNAL."""
+        payload = await self._call(Event.RECV)
         try:
             return decode_chunk(self.encoding, payload)
         except ProtocolError as exc:
-            message = f"stream {self.id}: the peer sent a {what} that does not decode: {exc}"
-            await self.abort(StatusCode.INTERNAL, message)
-            raise StreamError(StatusCode.INTERNAL, message) from exc
+            await self._undecodable(exc, "chunk")
+
+    async def _undecodable(self, exc: ProtocolError, what: str) -> NoReturn:
+        """A payload from the peer that does not decode: reset the stream with INTERNAL, raise."""
+        message = f"stream {self.id}: the peer sent a {what} that does not decode: {exc}"
+        await self.abort(StatusCode.INTERNAL, message)
+        raise StreamError(StatusCode.INTERNAL, message) from exc
 
     def __aiter__(self) -> Stream:
         return self
@@ -408,7 +370,11 @@ class Stream:
 
     async def await_reply(self) -> Any:
         """Client: the server's reply; `trio.EndOfChannel` if a bidi server ended with END."""
-        return await self._decode(await self._call(Event.AWAIT_REPLY), "reply")
+        payload = await self._call(Event.AWAIT_REPLY)
+        try:
+            return decode_chunk(self.encoding, payload)
+        except ProtocolError as exc:
+            await self._undecodable(exc, "reply")
 
     async def close(self) -> None:
         """Close both sides (idempotent): END the send side, cancel the peer if it has not ended.
@@ -430,7 +396,7 @@ class Stream:
         # Posted before any checkpoint and never withdrawn (it uses the one reserved
         # mailbox slot), so a close or abort happens even if its caller is cancelled.
         self._terminal_posted = True
-        await self._post(_Call(event, arg))
+        await self._call(event, arg, withdrawable=False)
 
     def info(self) -> StreamInfo:
         """A snapshot of the stream's state and counters."""
@@ -458,8 +424,3 @@ class Stream:
             waiters=waiters,
             finished=m.finished,
         )
-
-
-_OVERRUN: Final = StreamError(
-    StatusCode.RESOURCE_EXHAUSTED, "peer protocol violation: deliveries beyond the granted credit"
-)

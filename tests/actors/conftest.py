@@ -1,4 +1,10 @@
-"""Shared helpers for the actor tests: a mock clock, a recording outbox, paired machines."""
+"""Shared helpers for the actor tests: a mock clock, a recording outbox, paired machines.
+
+The tests of real streams (the `test_actor_*` modules) run twice, once per
+message path: `inline` (messages to an idle stream are applied in the posting
+task, the default) and `mailbox` (every message waits for the actor task, as
+if the stream were never idle). Both paths must pass the same tests.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
+from streamlet.actors import Stream
 from streamlet.actors.machine import StreamMachine
 from streamlet.actors.table import Role
 from streamlet.codec.chunks import Encoding
@@ -16,6 +23,22 @@ from streamlet.codec.status import StreamError
 
 ALL_MODES = list(Mode)
 ALL_ENCODINGS = list(Encoding)
+MESSAGE_PATHS = ["inline", "mailbox"]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run every test of real streams through both message paths."""
+    if metafunc.module.__name__.rpartition(".")[2].startswith("test_actor_"):
+        metafunc.parametrize("message_path", MESSAGE_PATHS, indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def message_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """`inline` unless parametrized: with `mailbox`, streams apply no message inline."""
+    path: str = getattr(request, "param", "inline")
+    if path == "mailbox":
+        monkeypatch.setattr(Stream, "_apply_inline", False)
+    return path
 
 
 @pytest.fixture
