@@ -34,11 +34,14 @@ from .settings import (
     DEFAULT_MAX_STREAMS,
     MAX_MAX_FRAME_SIZE,
     MAX_WINDOW,
+    MIN_CHUNK_CHARGE,
     MIN_MAX_FRAME_SIZE,
+    MIN_WINDOW,
     PROTOCOL_VERSION,
     HelloAckPayload,
     HelloPayload,
     check_version,
+    chunk_charge,
 )
 from .status import StatusCode, StreamError
 
@@ -58,7 +61,9 @@ __all__ = [
     "MAX_METHOD_BYTES",
     "MAX_STREAM_ID",
     "MAX_WINDOW",
+    "MIN_CHUNK_CHARGE",
     "MIN_MAX_FRAME_SIZE",
+    "MIN_WINDOW",
     "PROTOCOL_VERSION",
     "ByePayload",
     "CreditPayload",
@@ -86,6 +91,7 @@ __all__ = [
     "StreamIdRule",
     "StreamIds",
     "check_version",
+    "chunk_charge",
     "decode_cbor",
     "decode_chunk",
     "encode_chunk",

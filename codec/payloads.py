@@ -21,7 +21,7 @@ from .fields import bad_field, get_float, get_int, get_optional_map, get_str, re
 from .frames import MAX_STREAM_ID
 from .modes import Mode
 from .safecbor import Buffer
-from .settings import MAX_WINDOW
+from .settings import MAX_WINDOW, MIN_WINDOW
 from .status import StatusCode, StreamError
 
 MAX_METHOD_BYTES = 1024
@@ -85,7 +85,7 @@ class OpenPayload:
         method = get_str(fields, name, "method", max_bytes=MAX_METHOD_BYTES, nonempty=True)
         mode = _enum_field(fields, name, "mode", Mode)
         encoding = _enum_field(fields, name, "encoding", Encoding)
-        window = get_int(fields, name, "initial_window", low=1, high=MAX_WINDOW)
+        window = get_int(fields, name, "initial_window", low=MIN_WINDOW, high=MAX_WINDOW)
         deadline = get_float(fields, name, "deadline", low=0.0, high=MAX_DEADLINE)
         raw_metadata = get_optional_map(fields, name, "metadata")
         metadata: dict[str, str] = {}

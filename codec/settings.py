@@ -28,11 +28,20 @@ MAX_MAX_FRAME_SIZE = 16 * 1024 * 1024
 DEFAULT_MAX_FRAME_SIZE = 64 * 1024
 
 MAX_WINDOW = 2**31 - 1  # windows and credit increments fit a signed 32-bit integer
+# A chunk costs its payload size in credit, but never less than this: a flood of empty
+# chunks stays bounded by the window too. A smaller window could never carry a chunk.
+MIN_CHUNK_CHARGE = 16
+MIN_WINDOW = MIN_CHUNK_CHARGE
 DEFAULT_INITIAL_WINDOW = 1024 * 1024
 DEFAULT_MAX_CHUNK_SIZE = DEFAULT_INITIAL_WINDOW  # never above the initial window
 DEFAULT_MAX_STREAMS = 100
 MAX_STREAMS = 2**31 - 1
 MAX_ENCODINGS = 16  # entries in a HELLO's encodings list
+
+
+def chunk_charge(size: int) -> int:
+    """The credit one CHUNK or REPLY message of `size` payload bytes consumes."""
+    return size if size > MIN_CHUNK_CHARGE else MIN_CHUNK_CHARGE
 
 
 def check_max_frame_size(value: int) -> None:
@@ -92,7 +101,7 @@ class HelloPayload:
         max_frame_size = get_int(
             fields, name, "max_frame_size", low=MIN_MAX_FRAME_SIZE, high=MAX_MAX_FRAME_SIZE
         )
-        initial_window = get_int(fields, name, "initial_window", low=1, high=MAX_WINDOW)
+        initial_window = get_int(fields, name, "initial_window", low=MIN_WINDOW, high=MAX_WINDOW)
         max_streams = get_int(fields, name, "max_streams", low=0, high=MAX_STREAMS)
         max_chunk_size = get_int(fields, name, "max_chunk_size", low=1, high=MAX_WINDOW)
         if max_chunk_size > initial_window:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 
 import trio
-from streamlet.actors import MIN_CHUNK_CHARGE
 from streamlet.codec import (
     MAX_MESSAGE_BYTES,
     ByePayload,
@@ -136,12 +135,6 @@ def _accept(frame: Frame, expected: FrameKind) -> HelloPayload:
         raise _Refusal(
             StatusCode.FAILED_PRECONDITION, f"unsupported protocol version: {exc}"
         ) from exc
-    if peer.initial_window < MIN_CHUNK_CHARGE:
-        raise _Refusal(
-            StatusCode.FAILED_PRECONDITION,
-            f"{expected.name}.initial_window {peer.initial_window} is below "
-            f"{MIN_CHUNK_CHARGE} bytes, the least one chunk costs",
-        )
     return peer
 
 

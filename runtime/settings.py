@@ -10,12 +10,12 @@ from __future__ import annotations
 from typing import TypeVar
 
 import attrs
-from streamlet.actors import MIN_CHUNK_CHARGE
 from streamlet.codec import (
     DEFAULT_INITIAL_WINDOW,
     DEFAULT_MAX_CHUNK_SIZE,
     DEFAULT_MAX_FRAME_SIZE,
     DEFAULT_MAX_STREAMS,
+    MIN_WINDOW,
     Encoding,
     HelloAckPayload,
     HelloPayload,
@@ -54,9 +54,9 @@ class ConnectionSettings:
     unary_deadline: float | None = attrs.field(default=30.0, validator=_positive_or_none)
 
     def __attrs_post_init__(self) -> None:
-        if self.initial_window < MIN_CHUNK_CHARGE:
+        if self.initial_window < MIN_WINDOW:
             raise ValueError(
-                f"initial_window must be at least {MIN_CHUNK_CHARGE} bytes (the least a chunk "
+                f"initial_window must be at least {MIN_WINDOW} bytes (the least a chunk "
                 f"costs), got {self.initial_window}"
             )
         try:

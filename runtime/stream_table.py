@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import attrs
-from streamlet.actors import MIN_CHUNK_CHARGE, Role, Stream, chunk_charge
+from streamlet.actors import Role, Stream
 from streamlet.codec import (
     CreditPayload,
     ErrorPayload,
@@ -28,6 +28,7 @@ from streamlet.codec import (
     StatusCode,
     StreamError,
     StreamIds,
+    chunk_charge,
 )
 
 from .outbound import StreamLink
@@ -110,12 +111,6 @@ class StreamTable:
             return StreamError(
                 StatusCode.RESOURCE_EXHAUSTED,
                 f"too many concurrent streams: the limit is {max_streams}",
-            )
-        if request.initial_window < MIN_CHUNK_CHARGE:  # its server could never send a chunk
-            return StreamError(
-                StatusCode.INVALID_ARGUMENT,
-                f"initial_window {request.initial_window} cannot carry a chunk "
-                f"(the least a chunk costs is {MIN_CHUNK_CHARGE} bytes)",
             )
         return None
 

@@ -416,6 +416,13 @@ def payload_vectors() -> list[dict[str, Any]]:
             "initial_window",
         ),
         (
+            "open_window_below_one_chunk_charge",
+            "STREAM_OPEN",
+            m({**open_ok, "initial_window": 15}),
+            "bad_field",
+            "initial_window",
+        ),
+        (
             "open_window_is_bool",
             "STREAM_OPEN",
             m({**open_ok, "initial_window": True}),

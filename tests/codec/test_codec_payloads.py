@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from streamlet.codec import (
     MAX_METADATA_BYTES,
+    MIN_WINDOW,
     ByePayload,
     CreditPayload,
     Encoding,
@@ -43,7 +44,7 @@ def refused(decode: Any, data: bytes) -> ProtocolError:
     st.text(min_size=1, max_size=50),
     st.sampled_from(list(Mode)),
     st.sampled_from(list(Encoding)),
-    st.integers(1, 2**31 - 1),
+    st.integers(MIN_WINDOW, 2**31 - 1),
     st.none() | st.floats(min_value=1e-6, max_value=1e6),
     st.dictionaries(st.text(max_size=10), st.text(max_size=20), max_size=5),
 )
@@ -77,6 +78,7 @@ def test_open_deadline_accepts_an_integer_number_of_seconds() -> None:
         ("mode", "sideways"),
         ("encoding", "json"),
         ("initial_window", 0),
+        ("initial_window", 15),  # below one chunk's minimum charge: could never carry a chunk
         ("initial_window", 2**31),
         ("initial_window", 1.5),
         ("initial_window", False),
@@ -159,7 +161,7 @@ def test_bye_payload_round_trips(code: StatusCode, reason: str, last: int) -> No
 @EXAMPLES
 @given(
     st.integers(16 * 1024, 16 * 1024 * 1024),
-    st.integers(1, 2**31 - 1),
+    st.integers(MIN_WINDOW, 2**31 - 1),
     st.integers(0, 2**31 - 1),
     st.data(),
 )

@@ -133,7 +133,7 @@ def test_payload_table_lists_exactly_the_fields_each_payload_encodes() -> None:
     fields: dict[str, set[str]] = {}
     for payload, field, *_ in rows:
         fields.setdefault(payload, set()).add(field)
-    full_open = OpenPayload("m", Mode.BIDI, Encoding.RAW, 1, 1.0, {"k": "v"})
+    full_open = OpenPayload("m", Mode.BIDI, Encoding.RAW, 1024, 1.0, {"k": "v"})
     full_error = ErrorPayload(StatusCode.INTERNAL, "x", {"n": 1})
     assert set(cbor2.loads(full_open.encode())) == fields["STREAM_OPEN"]
     assert set(cbor2.loads(full_error.encode())) == fields["STREAM_ERROR"]
