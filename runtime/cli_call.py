@@ -15,16 +15,17 @@ import contextlib
 import datetime
 import json
 import math
+import os
 import ssl
 import sys
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
-from typing import Any, BinaryIO, TextIO
+from typing import Any, Final, TextIO
 
 import attrs
 import cbor2
 import trio
-from streamlet.actors import ChunkTooLargeError, Stream, open_owner_nursery
+from streamlet.actors import ChunkTooLargeError, Stream, StreamStateError, open_owner_nursery
 from streamlet.codec import Mode, StatusCode, StreamError
 
 from .carrier_errors import CarrierError
@@ -104,12 +105,15 @@ def build_request(
     )
 
 
-def run_call(call: CallRequest, *, stdin: BinaryIO | None = None, out: TextIO | None = None) -> int:
-    """Make the call; returns 0, or the gRPC status number of the call's failure."""
-    source = sys.stdin.buffer if stdin is None else stdin
+def run_call(call: CallRequest, *, stdin_fd: int = 0, out: TextIO | None = None) -> int:
+    """Make the call; returns 0, or the gRPC status number of the call's failure.
+
+    client_stream and bidi calls read their chunks from the file descriptor
+    `stdin_fd` (standard input by default).
+    """
     sink = sys.stdout if out is None else out
     try:
-        trio.run(_call, call, source, sink)
+        trio.run(_call, call, stdin_fd, sink)
     except StreamError as exc:
         print(f"{exc.code.name}: {exc.message}", file=sys.stderr)
         if exc.details:
@@ -118,7 +122,7 @@ def run_call(call: CallRequest, *, stdin: BinaryIO | None = None, out: TextIO | 
     return 0
 
 
-async def _call(call: CallRequest, stdin: BinaryIO, out: TextIO) -> None:
+async def _call(call: CallRequest, stdin_fd: int, out: TextIO) -> None:
     async with AsyncExitStack() as stack:
         try:
             peer = await stack.enter_async_context(_connect(call))
@@ -137,18 +141,15 @@ async def _call(call: CallRequest, stdin: BinaryIO, out: TextIO) -> None:
             )
         except ValueError as exc:  # what the wire cannot carry: an oversized name or metadata
             raise UsageError(str(exc)) from None
-        if call.mode in (Mode.UNARY, Mode.SERVER_STREAM):
+        if call.mode is Mode.UNARY:
             await _send(stream, call.data, "the --data request")
-        if call.mode is Mode.BIDI:
-            await _bidi(stream, stdin, out)
-            return
-        if call.mode is Mode.CLIENT_STREAM:
-            await _send_stdin(stream, stdin)
-        if call.mode is Mode.SERVER_STREAM:
+            print_json(await stream.await_reply(), out)
+        elif call.mode is Mode.SERVER_STREAM:
+            await _send(stream, call.data, "the --data request")
             async for chunk in stream:
                 print_json(chunk, out)
         else:
-            print_json(await stream.await_reply(), out)
+            await _stream_stdin(stream, call.mode, stdin_fd, out)
 
 
 def _why(exc: BaseException) -> str:
@@ -172,38 +173,42 @@ def _connect(call: CallRequest) -> AbstractAsyncContextManager[Peer]:
     )
 
 
-async def _bidi(stream: Stream, stdin: BinaryIO, out: TextIO) -> None:
-    """Send stdin's chunks while printing the server's; then its reply, if it sends one."""
+async def _stream_stdin(stream: Stream, mode: Mode, stdin_fd: int, out: TextIO) -> None:
+    """client_stream and bidi: send stdin's chunks while waiting for the server's answer.
+
+    The answer is printed as it comes (bidi chunks, then the reply if there is
+    one). Receiving runs beside sending, so an error or a deadline ends the
+    call at once even while stdin is quiet, and once the server is done the
+    rest of stdin is not read.
+    """
     bad_input: list[UsageError] = []
 
-    async def send_all() -> None:
+    async def send_stdin() -> None:
         try:
-            await _send_stdin(stream, stdin)
+            async for number, value in read_ndjson(stdin_fd):
+                await _send(stream, value, f"stdin line {number}")
+            await stream.close_send()
         except UsageError as exc:
             bad_input.append(exc)
             await stream.abort(StatusCode.CANCELLED, "bad input on the caller's stdin")
-        except StreamError:
-            pass  # the stream failed: the receiving side below reports why
+        except StreamStateError:
+            pass  # the stream ended or failed first: the receiving side reports how
 
     try:
         async with open_owner_nursery() as nursery:
-            nursery.start_soon(send_all)
-            async for chunk in stream:
-                print_json(chunk, out)
-            with contextlib.suppress(trio.EndOfChannel):  # the handler ended with END: no reply
+            nursery.start_soon(send_stdin)
+            if mode is Mode.BIDI:
+                async for chunk in stream:
+                    print_json(chunk, out)
+                with contextlib.suppress(trio.EndOfChannel):  # the handler ended with END
+                    print_json(await stream.await_reply(), out)
+            else:
                 print_json(await stream.await_reply(), out)
             nursery.cancel_scope.cancel()  # the server is done: stop reading stdin
     except StreamError:
         if bad_input:
             raise bad_input[0] from None
         raise
-
-
-async def _send_stdin(stream: Stream, stdin: BinaryIO) -> None:
-    """Send each NDJSON line of stdin as a chunk, as it is read; half-close at EOF."""
-    async for number, value in read_ndjson(stdin):
-        await _send(stream, value, f"stdin line {number}")
-    await stream.close_send()
 
 
 async def _send(stream: Stream, value: Any, what: str) -> None:
@@ -213,26 +218,41 @@ async def _send(stream: Stream, value: Any, what: str) -> None:
         raise UsageError(f"{what} is too large to send: {exc}") from None
 
 
-async def read_ndjson(stdin: BinaryIO) -> AsyncIterator[tuple[int, Any]]:
-    """(line number, value) for each non-blank line of `stdin`, read in a worker thread."""
+READ_SIZE: Final = 64 * 1024
+
+
+async def read_ndjson(fd: int) -> AsyncIterator[tuple[int, Any]]:
+    """(line number, value) for each non-blank line read from `fd`, as soon as it arrives.
+
+    Reads run in a worker thread straight on the descriptor (no buffered
+    reader, whose lock an abandoned thread would hold), so a cancelled read
+    is simply left behind.
+    """
     number = 0
+    pending = b""
     while True:
-        line = await trio.to_thread.run_sync(stdin.readline, abandon_on_cancel=True)
-        if not line:
+        data = await trio.to_thread.run_sync(os.read, fd, READ_SIZE, abandon_on_cancel=True)
+        pending += data
+        lines = pending.split(b"\n")
+        pending = lines.pop() if data else b""
+        for line in lines:
+            number += 1
+            if line.strip():
+                yield number, _parse_line(number, line)
+        if not data:
             return
-        number += 1
-        if not line.strip():
-            continue
-        try:
-            value = json.loads(line)
-        except ValueError as exc:
-            text = line.decode("utf-8", "replace").strip()
-            shown = text if len(text) <= 60 else text[:57] + "..."
-            raise UsageError(
-                f"stdin line {number} is not JSON ({exc}): {shown!r}; client_stream and bidi "
-                "calls read one JSON value a line (NDJSON)"
-            ) from None
-        yield number, value
+
+
+def _parse_line(number: int, line: bytes) -> Any:
+    try:
+        return json.loads(line)
+    except ValueError as exc:
+        text = line.decode("utf-8", "replace").strip()
+        shown = text if len(text) <= 60 else text[:57] + "..."
+        raise UsageError(
+            f"stdin line {number} is not JSON ({exc}): {shown!r}; client_stream and bidi "
+            "calls read one JSON value a line (NDJSON)"
+        ) from None
 
 
 def print_json(value: Any, out: TextIO) -> None:
