@@ -20,7 +20,24 @@ from .cli_common import USAGE_EXIT, UsageError, parse_call_address, parse_tcp_ad
 from .cli_demo import DEFAULT_SIZE_MIB, run_demo
 from .cli_serve import DEFAULT_GRACE, run_serve
 
-_STATUS_LIST = ", ".join(f"{code.value} {code.name}" for code in StatusCode if code.value)
+
+def _status_list(indent: int = 7, width: int = 78) -> str:
+    """Every non-OK status as `N NAME`, wrapped between entries, for the help text."""
+    lines, line = [], ""
+    for code in StatusCode:
+        if code is StatusCode.OK:
+            continue
+        entry = f"{code.value} {code.name},"
+        if line and indent + len(line) + 1 + len(entry) > width:
+            lines.append(line)
+            line = entry
+        else:
+            line = f"{line} {entry}" if line else entry
+    lines.append(line.rstrip(",") + ".")
+    return "\n".join(" " * indent + text for text in lines)
+
+
+_STATUS_LIST = _status_list()
 
 DEMO_HELP = """\
 Start a demo server on loopback TCP (127.0.0.1, a free port) in this process
@@ -81,9 +98,12 @@ values JSON cannot hold print as text.
 exit status:
   0    the call succeeded
   N    the call failed with gRPC status N; stderr says `STATUS_NAME: message`:
-       {_STATUS_LIST}. A server that cannot be reached is 14 UNAVAILABLE.
-  2    also: usage error (bad arguments, --data or a stdin line not JSON);
-       stderr then starts with `streamlet call:`
+{_STATUS_LIST}
+       A server that cannot be reached (refused, TLS or handshake failure)
+       is 14 UNAVAILABLE.
+  2    also a usage error: bad arguments, --data or a stdin line that is not
+       JSON, a chunk too large to send; stderr then starts with
+       `streamlet call:` (UNKNOWN, also 2, starts with `UNKNOWN:`)
 
 examples:
   streamlet call 127.0.0.1:8000 add --mode unary --data '{{"a": 2, "b": 40}}'

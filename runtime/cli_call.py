@@ -114,6 +114,10 @@ def run_call(call: CallRequest, *, stdin_fd: int = 0, out: TextIO | None = None)
     sink = sys.stdout if out is None else out
     try:
         trio.run(_call, call, stdin_fd, sink)
+    except BrokenPipeError:  # stdout's reader left (`| head -1`): stop quietly, as cat does
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
     except StreamError as exc:
         print(f"{exc.code.name}: {exc.message}", file=sys.stderr)
         if exc.details:
