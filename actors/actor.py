@@ -190,7 +190,7 @@ class Stream:
     def _apply_call(self, call: Call) -> None:
         try:
             self._machine.step(call.event, call.arg, call)
-        except StreamStateError as exc:
+        except (StreamStateError, StreamError) as exc:
             call.finish(outcome.Error(exc))
         else:
             if call.event not in ANSWERED_BY_EFFECTS:

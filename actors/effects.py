@@ -134,6 +134,14 @@ def _take_or_end(m: StreamMachine, event: Event, arg: object, caller: Waiter | N
         m.outbox.end(caller)
 
 
+def _take_or_raise(m: StreamMachine, event: Event, arg: object, caller: Waiter | None) -> None:
+    if m.buffer:
+        _take(m, caller)  # chunks the peer sent before its error stay readable, in order
+    else:
+        assert m.error is not None
+        m.outbox.fail(caller, m.error)
+
+
 def _raise_error(m: StreamMachine, event: Event, arg: object, caller: Waiter | None) -> None:
     assert m.error is not None
     m.outbox.fail(caller, m.error)
@@ -194,15 +202,19 @@ def _reset_send(m: StreamMachine, event: Event, arg: object, caller: Waiter | No
         m.outbox.fail(m.blocked_sends.popleft()[0], m.error)
 
 
-def _reset_recv(m: StreamMachine, event: Event, arg: object, caller: Waiter | None) -> None:
+def _fail_recv(m: StreamMachine, event: Event, arg: object, caller: Waiter | None) -> None:
     _store_error(m, error_for(m, event, arg)[0])
     assert m.error is not None
     if m.reply is ReplyState.NONE and m.role is Role.CLIENT:
         m.reply = ReplyState.ERROR
-    while m.recv_waiters:
+    while m.recv_waiters:  # parked only while the buffer is empty
         m.outbox.fail(m.recv_waiters.popleft(), m.error)
     while m.reply_waiters:
         m.outbox.fail(m.reply_waiters.popleft(), m.error)
+
+
+def _reset_recv(m: StreamMachine, event: Event, arg: object, caller: Waiter | None) -> None:
+    _fail_recv(m, event, arg, caller)
     returned = m.buffered_bytes + m.recv_consumed  # dropped bytes still return credit
     m.buffer.clear()
     m.buffered_bytes = m.recv_consumed = 0
@@ -239,6 +251,7 @@ EFFECTS: Final[dict[Effect, EffectFn]] = {
     Effect.INTERRUPT_SENDS: _interrupt_sends,
     Effect.TAKE_OR_WAIT: _take_or_wait,
     Effect.TAKE_OR_END: _take_or_end,
+    Effect.TAKE_OR_RAISE: _take_or_raise,
     Effect.RAISE_ERROR: _raise_error,
     Effect.WAIT_REPLY: _wait_reply,
     Effect.RETURN_REPLY: _return_reply,
@@ -249,6 +262,7 @@ EFFECTS: Final[dict[Effect, EffectFn]] = {
     Effect.STORE_REPLY_ERROR: _store_reply_error,
     Effect.RESET_SEND: _reset_send,
     Effect.RESET_RECV: _reset_recv,
+    Effect.FAIL_RECV: _fail_recv,
     Effect.ADD_CREDIT: _add_credit,
     Effect.FINISH: _finish,
 }

@@ -9,6 +9,7 @@ are opaque tokens, so the machine never touches trio; the actor supplies them.
 
 from __future__ import annotations
 
+import copy
 from collections import deque
 from collections.abc import Callable
 from typing import Final, Protocol
@@ -114,6 +115,7 @@ class StreamMachine:
     reply_payload: bytes | None = None
     error: StreamError | None = None
     finished: bool = False
+    owner_ended: bool = False  # the owner closed, aborted or failed the call itself
     send_credit: int = 0  # bytes the peer still lets this side send
     recv_outstanding: int = 0  # bytes the peer used that this side has not returned yet
     recv_consumed: int = 0  # of those, bytes the owner took (returned in batches)
@@ -169,6 +171,8 @@ class StreamMachine:
         if row is None:
             raise StreamStateError(f"{event.value} on {self.describe()}: not allowed here")
         self.send, self.recv, effects = row
+        if event in _ENDING:
+            self.owner_ended = True
         for effect in effects:
             effect(self, event, arg, caller)
 
@@ -189,6 +193,10 @@ class StreamMachine:
                 f"close_send on {self.describe()}: a {self.mode.value} client sends exactly "
                 "one request chunk (its send ends the send side), and has sent none"
             )
+        if self.send is SendState.RESET and not self.owner_ended and event in _SENDING:
+            # The peer (or the connection) failed the call: an outcome, reported as such.
+            assert self.error is not None
+            raise copy.copy(self.error)
         if event is Event.SEND and self.send is not SendState.OPEN:
             reason = (
                 "the send side is closed"
@@ -241,6 +249,10 @@ _COMPILED: Final[dict[Key, tuple[SendState, RecvState, tuple[EffectFn, ...]]]] =
     key: (row.send, row.recv, tuple(EFFECTS[effect] for effect in row.effects))
     for key, row in TRANSITIONS.items()
 }
+
+
+_SENDING: Final = frozenset({Event.SEND, Event.CLOSE_SEND})
+_ENDING: Final = frozenset({Event.CLOSE, Event.ABORT, Event.REPLY_ERROR})
 
 
 def _violation(what: str) -> StreamError:

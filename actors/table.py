@@ -129,6 +129,7 @@ class Effect(_Enum):
     INTERRUPT_SENDS = "interrupt_sends"  # senders parked for credit get ClosedResourceError
     TAKE_OR_WAIT = "take_or_wait"  # the caller gets the oldest buffered chunk, else parks
     TAKE_OR_END = "take_or_end"  # the caller gets the oldest buffered chunk, else END
+    TAKE_OR_RAISE = "take_or_raise"  # the caller gets the oldest buffered chunk, else the error
     RAISE_ERROR = "raise_error"  # the caller gets the stored error
     WAIT_REPLY = "wait_reply"  # the caller parks until the reply, END or an error
     RETURN_REPLY = "return_reply"  # the caller gets the stored reply, else END
@@ -139,6 +140,7 @@ class Effect(_Enum):
     STORE_REPLY_ERROR = "store_reply_error"  # fill the reply slot with the error
     RESET_SEND = "reset_send"  # store the error; senders parked for credit get it
     RESET_RECV = "reset_recv"  # store the error; drop the buffer; parked waiters get it
+    FAIL_RECV = "fail_recv"  # store the peer's error; keep the buffer; parked waiters get it
     ADD_CREDIT = "add_credit"  # add the increment; release parked senders in order
     FINISH = "finish"  # the owner is done with the stream: the actor may stop
 
@@ -169,8 +171,8 @@ _ROWS: tuple[tuple[SendState, RecvState, Event, SendState, RecvState, tuple[Effe
     (O, e, ev.RECV, O, e, (_.TAKE_OR_END,)),
     (E, e, ev.RECV, E, e, (_.TAKE_OR_END,)),
     (X, e, ev.RECV, X, e, (_.TAKE_OR_END,)),
-    (X, x, ev.RECV, X, x, (_.RAISE_ERROR,)),
-    (E, x, ev.RECV, E, x, (_.RAISE_ERROR,)),
+    (X, x, ev.RECV, X, x, (_.TAKE_OR_RAISE,)),
+    (E, x, ev.RECV, E, x, (_.TAKE_OR_RAISE,)),
     #
     (O, o, ev.CLOSE_SEND, E, o, (_.EMIT_END, _.INTERRUPT_SENDS)),
     (O, e, ev.CLOSE_SEND, E, e, (_.EMIT_END, _.INTERRUPT_SENDS)),
@@ -182,25 +184,25 @@ _ROWS: tuple[tuple[SendState, RecvState, Event, SendState, RecvState, tuple[Effe
     (E, o, ev.CLOSE, E, x, (_.EMIT_ERROR, _.RESET_RECV, _.FINISH)),
     (O, e, ev.CLOSE, E, e, (_.EMIT_END, _.INTERRUPT_SENDS, _.FINISH)),
     (E, e, ev.CLOSE, E, e, (_.FINISH,)),
-    (X, x, ev.CLOSE, X, x, (_.FINISH,)),
+    (X, x, ev.CLOSE, X, x, (_.RESET_RECV, _.FINISH)),
     (X, e, ev.CLOSE, X, e, (_.FINISH,)),
-    (E, x, ev.CLOSE, E, x, (_.FINISH,)),
+    (E, x, ev.CLOSE, E, x, (_.RESET_RECV, _.FINISH)),
     #
     (O, o, ev.ABORT, X, x, (_.EMIT_ERROR, _.RESET_SEND, _.RESET_RECV, _.FINISH)),
     (E, o, ev.ABORT, E, x, (_.EMIT_ERROR, _.RESET_RECV, _.FINISH)),
     (O, e, ev.ABORT, X, e, (_.EMIT_ERROR, _.RESET_SEND, _.FINISH)),
     (E, e, ev.ABORT, E, e, (_.FINISH,)),
-    (X, x, ev.ABORT, X, x, (_.FINISH,)),
+    (X, x, ev.ABORT, X, x, (_.RESET_RECV, _.FINISH)),
     (X, e, ev.ABORT, X, e, (_.FINISH,)),
-    (E, x, ev.ABORT, E, x, (_.FINISH,)),
+    (E, x, ev.ABORT, E, x, (_.RESET_RECV, _.FINISH)),
     #
     (O, o, ev.OWNER_DEATH, X, x, (_.EMIT_ERROR, _.RESET_SEND, _.RESET_RECV, _.FINISH)),
     (E, o, ev.OWNER_DEATH, E, x, (_.EMIT_ERROR, _.RESET_RECV, _.FINISH)),
     (O, e, ev.OWNER_DEATH, X, e, (_.EMIT_ERROR, _.RESET_SEND, _.FINISH)),
     (E, e, ev.OWNER_DEATH, E, e, (_.FINISH,)),
-    (X, x, ev.OWNER_DEATH, X, x, (_.FINISH,)),
+    (X, x, ev.OWNER_DEATH, X, x, (_.RESET_RECV, _.FINISH)),
     (X, e, ev.OWNER_DEATH, X, e, (_.FINISH,)),
-    (E, x, ev.OWNER_DEATH, E, x, (_.FINISH,)),
+    (E, x, ev.OWNER_DEATH, E, x, (_.RESET_RECV, _.FINISH)),
     #
     (O, o, ev.REPLY, E, o, (_.INTERRUPT_SENDS, _.STORE_REPLY, _.EMIT_REPLY)),
     (O, e, ev.REPLY, E, e, (_.INTERRUPT_SENDS, _.STORE_REPLY, _.EMIT_REPLY)),
@@ -240,8 +242,8 @@ _ROWS: tuple[tuple[SendState, RecvState, Event, SendState, RecvState, tuple[Effe
     (X, e, ev.DELIVER_REPLY, X, e, ()),
     (E, x, ev.DELIVER_REPLY, E, x, ()),
     #
-    (O, o, ev.DELIVER_ERROR, X, x, (_.RESET_SEND, _.RESET_RECV)),
-    (E, o, ev.DELIVER_ERROR, E, x, (_.RESET_RECV,)),
+    (O, o, ev.DELIVER_ERROR, X, x, (_.RESET_SEND, _.FAIL_RECV)),
+    (E, o, ev.DELIVER_ERROR, E, x, (_.FAIL_RECV,)),
     (O, e, ev.DELIVER_ERROR, X, e, (_.RESET_SEND,)),
     (E, e, ev.DELIVER_ERROR, E, e, ()),
     (X, x, ev.DELIVER_ERROR, X, x, ()),

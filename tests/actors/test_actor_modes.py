@@ -252,11 +252,10 @@ async def test_close_before_peer_end_cancels_the_peer(
         assert await client.recv() == 1
         await client.close()
         await client.close()  # idempotent
-        with pytest.raises(StreamStateError, match="the stream was reset") as caught:
+        with pytest.raises(StreamError) as caught:  # the call's outcome, not a misuse
             for i in range(10):
                 await server.send(i)
-        assert isinstance(caught.value.__cause__, StreamError)
-        assert caught.value.__cause__.code is StatusCode.CANCELLED
+        assert caught.value == StreamError(StatusCode.CANCELLED, "the peer closed the stream")
         info = client.info()
         assert (info.send_state, info.recv_state) == (SendState.ENDED, RecvState.RESET)
 
@@ -287,3 +286,65 @@ async def test_calls_after_close_are_answered_in_place(
             await client.recv()
         with pytest.raises(StreamStateError):
             await client.send("late")
+
+
+async def test_chunks_sent_before_a_peer_error_are_still_received_in_order(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with open_pair(mode=Mode.SERVER_STREAM) as (client, server):
+        await client.send("go")
+        for i in range(3):
+            await server.send(i)
+        await server.abort(StatusCode.ABORTED, "gave up at 3")
+        await trio.sleep(1)  # everything has arrived before the client reads
+        assert [await client.recv() for _ in range(3)] == [0, 1, 2]
+        for _ in range(2):  # then the error, for every later call too
+            with pytest.raises(StreamError) as caught:
+                await client.recv()
+            assert caught.value == StreamError(StatusCode.ABORTED, "gave up at 3")
+
+
+async def test_own_abort_drops_chunks_buffered_after_a_peer_error(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with open_pair(mode=Mode.BIDI) as (client, server):
+        await server.send(1)
+        await server.abort(StatusCode.ABORTED, "server gave up")
+        await trio.sleep(1)
+        assert client.info().buffered_chunks == 1
+        await client.abort(StatusCode.CANCELLED, "client gives up too")
+        assert client.info().buffered_chunks == 0
+        with pytest.raises(StreamError) as caught:
+            await client.recv()
+        assert caught.value.code is StatusCode.ABORTED  # the first error stays the outcome
+
+
+async def test_send_after_peer_error_raises_the_stored_error(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with open_pair(mode=Mode.CLIENT_STREAM) as (client, server):
+        await client.send(1)
+        await server.reply_error(StatusCode.INVALID_ARGUMENT, "bad chunk", {"at": 1})
+        await trio.sleep(1)
+        expected = StreamError(StatusCode.INVALID_ARGUMENT, "bad chunk", {"at": 1})
+        with pytest.raises(StreamError) as on_send:
+            await client.send(2)
+        assert on_send.value == expected
+        with pytest.raises(StreamError) as on_close_send:
+            await client.close_send()
+        assert on_close_send.value == expected
+        with pytest.raises(StreamError) as on_reply:
+            await client.await_reply()
+        assert on_reply.value == expected
+        assert client.info().chunks_sent == 1  # nothing more left
+
+
+async def test_send_after_own_abort_raises_stream_state_error(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with open_pair(mode=Mode.BIDI) as (client, _server):
+        await client.abort(StatusCode.CANCELLED, "done")
+        with pytest.raises(StreamStateError, match="send on stream 1"):
+            await client.send(1)
+        with pytest.raises(StreamStateError, match="close_send on stream 1"):
+            await client.close_send()

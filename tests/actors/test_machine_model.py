@@ -121,8 +121,11 @@ class PairedMachines(RuleBasedStateMachine):
         wire_before = len(self.sides[role].wire)
         try:
             machine.step(event, arg, call)
-        except StreamStateError:
-            assert _snapshot(machine) == before, "an illegal call changed the stream"
+        except (StreamStateError, StreamError) as exc:
+            if isinstance(exc, StreamError):  # a send after the peer failed the call
+                assert event in (Event.SEND, Event.CLOSE_SEND)
+                assert exc == machine.error and not machine.owner_ended
+            assert _snapshot(machine) == before, "a refused call changed the stream"
             assert len(self.sides[role].wire) == wire_before
             assert not call.outcomes
             return
