@@ -16,7 +16,13 @@ from streamlet.codec.status import StatusCode
 
 from .bench import BENCHMARKS, run_benchmarks
 from .cli_call import build_request, run_call
-from .cli_common import USAGE_EXIT, UsageError, parse_call_address, parse_tcp_address
+from .cli_common import (
+    STATUS_EXIT_BASE,
+    USAGE_EXIT,
+    UsageError,
+    parse_call_address,
+    parse_tcp_address,
+)
 from .cli_demo import DEFAULT_SIZE_MIB, run_demo
 from .cli_serve import DEFAULT_GRACE, run_serve
 
@@ -27,7 +33,7 @@ def _status_list(indent: int = 7, width: int = 78) -> str:
     for code in StatusCode:
         if code is StatusCode.OK:
             continue
-        entry = f"{code.value} {code.name},"
+        entry = f"{STATUS_EXIT_BASE + code.value} {code.name},"
         if line and indent + len(line) + 1 + len(entry) > width:
             lines.append(line)
             line = entry
@@ -97,13 +103,14 @@ values JSON cannot hold print as text.
 
 exit status:
   0    the call succeeded
-  N    the call failed with gRPC status N; stderr says `STATUS_NAME: message`:
+  1    stdout was closed before the call ended
+  2    a usage error: bad arguments, --data or a stdin line that is not
+       JSON, a chunk too large to send; stderr starts with `streamlet call:`
+  64+N the call failed with gRPC status N (as grpcurl does, so a status never
+       looks like a usage error); stderr says `STATUS_NAME: message`:
 {_STATUS_LIST}
        A server that cannot be reached (refused, TLS or handshake failure)
-       is 14 UNAVAILABLE.
-  2    also a usage error: bad arguments, --data or a stdin line that is not
-       JSON, a chunk too large to send; stderr then starts with
-       `streamlet call:` (UNKNOWN, also 2, starts with `UNKNOWN:`)
+       is 78 (UNAVAILABLE).
 
 examples:
   streamlet call 127.0.0.1:8000 add --mode unary --data '{{"a": 2, "b": 40}}'

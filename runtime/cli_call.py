@@ -5,7 +5,7 @@ a line, sent as each line is read), CBOR on the wire. Every chunk received is
 printed as one NDJSON line on stdout, flushed at once, then the reply (unary,
 client_stream, and bidi when the handler returns a value). Bytes print as
 base64 strings. A failed call prints `STATUS_NAME: message` on stderr and
-exits with the gRPC status number.
+exits with 64 + the gRPC status number.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from streamlet.actors import ChunkTooLargeError, Stream, StreamStateError, open_
 from streamlet.codec import Mode, StatusCode, StreamError
 
 from .carrier_errors import CarrierError
-from .cli_common import Address, UsageError
+from .cli_common import STATUS_EXIT_BASE, Address, UsageError
 from .endpoints import connect_tcp, connect_unix
 from .peer import Peer
 
@@ -106,7 +106,7 @@ def build_request(
 
 
 def run_call(call: CallRequest, *, stdin_fd: int = 0, out: TextIO | None = None) -> int:
-    """Make the call; returns 0, or the gRPC status number of the call's failure.
+    """Make the call; returns 0, or 64 + the gRPC status number of the call's failure.
 
     client_stream and bidi calls read their chunks from the file descriptor
     `stdin_fd` (standard input by default).
@@ -122,7 +122,7 @@ def run_call(call: CallRequest, *, stdin_fd: int = 0, out: TextIO | None = None)
         print(f"{exc.code.name}: {exc.message}", file=sys.stderr)
         if exc.details:
             print(f"details: {json.dumps(to_json(exc.details))}", file=sys.stderr)
-        return int(exc.code)
+        return STATUS_EXIT_BASE + int(exc.code)
     return 0
 
 

@@ -12,6 +12,7 @@ from typing import Final
 import attrs
 
 USAGE_EXIT: Final = 2
+STATUS_EXIT_BASE: Final = 64  # `streamlet call` exits with 64 + the failed call's status code
 
 
 class UsageError(Exception):

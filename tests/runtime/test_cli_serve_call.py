@@ -266,7 +266,7 @@ def test_a_deadline_ends_a_client_stream_while_stdin_is_quiet(server: Server) ->
     try:
         process.stdin.write("1\n")
         process.stdin.flush()
-        assert process.wait(TIMEOUT) == 4
+        assert process.wait(TIMEOUT) == 64 + 4
         assert process.stderr.read().startswith("DEADLINE_EXCEEDED: total: deadline of 0.2 s")
     finally:
         if process.poll() is None:
@@ -294,7 +294,7 @@ def test_a_failed_call_prints_its_status_and_exits_with_its_number(
     server: Server, method: str, mode: str, options: list[str], code: int, stderr: str
 ) -> None:
     done = call(server.address, method, mode, *options)
-    assert done.returncode == code
+    assert done.returncode == 64 + code  # as grpcurl: never mistaken for a usage error
     assert done.stderr.startswith(stderr)
     assert done.stdout == ""
 
@@ -335,7 +335,7 @@ def test_sigint_lets_a_stream_in_flight_finish_then_exits_0(tmp_path: Path) -> N
         out, err = in_flight.communicate(timeout=TIMEOUT)
         assert server.process.wait(TIMEOUT) == 0
     assert (in_flight.returncode, out, err) == (0, '"finished"\n', "")
-    assert late.returncode == 14 and late.stderr.startswith("UNAVAILABLE: ")
+    assert late.returncode == 64 + 14 and late.stderr.startswith("UNAVAILABLE: ")
     log = server.log()
     assert "end: slow (unary) OK" in log
     assert log.index("SIGINT: stopping") < log.index("end: slow (unary) OK")
@@ -353,7 +353,7 @@ def test_streams_still_open_after_the_grace_period_end_unavailable(tmp_path: Pat
         server.wait_for_log("open: slow (unary)")
         assert server.stop(signal.SIGTERM) == 0
         _, err = stuck.communicate(timeout=TIMEOUT)
-    assert stuck.returncode == 14 and err.startswith("UNAVAILABLE: ")
+    assert stuck.returncode == 64 + 14 and err.startswith("UNAVAILABLE: ")
     assert "SIGTERM: stopping" in server.log()
 
 
@@ -370,7 +370,7 @@ def test_a_second_sigint_exits_at_once(tmp_path: Path) -> None:
         server.wait_for_log("SIGINT: stopping")
         assert server.stop(signal.SIGINT) == 130
         stuck.communicate(timeout=TIMEOUT)
-    assert stuck.returncode == 14
+    assert stuck.returncode == 64 + 14
     assert "SIGINT again: exited at once" in server.log()
 
 
@@ -403,7 +403,7 @@ def test_serve_and_call_over_tls(tmp_path: Path) -> None:
         assert server.stop() == 0
     assert re.fullmatch(r"listening on 127\.0\.0\.1:\d+ \(TLS\)", server.banner)
     assert (trusted.returncode, trusted.stdout) == (0, "3\n"), trusted.stderr
-    assert untrusted.returncode == 14 and "CERTIFICATE_VERIFY_FAILED" in untrusted.stderr
+    assert untrusted.returncode == 64 + 14 and "CERTIFICATE_VERIFY_FAILED" in untrusted.stderr
 
 
 def test_serve_on_an_address_in_use_exits_1(tmp_path: Path) -> None:

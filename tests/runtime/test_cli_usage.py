@@ -2,7 +2,7 @@
 
 Every bad input gets one clear line on stderr and exit code 2 (argparse's own
 convention), never a traceback; a server that cannot be reached is
-UNAVAILABLE (14).
+UNAVAILABLE, exit code 64 + 14.
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ def test_call_to_a_server_that_is_not_there_is_unavailable(
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # bound, never listening: connections are refused
         code = cli.main(["call", f"127.0.0.1:{port}", "add", "--mode", "unary"])
-    assert code == 14
+    assert code == 64 + 14
     err = capsys.readouterr().err
     assert err.startswith(f"UNAVAILABLE: cannot connect to 127.0.0.1:{port}: ")
     assert "refused" in err
@@ -161,7 +161,7 @@ def test_call_help_lists_every_status_number(capsys: pytest.CaptureFixture[str])
     with pytest.raises(SystemExit):
         cli.main(["call", "--help"])
     out = " ".join(capsys.readouterr().out.split())
-    assert "1 CANCELLED" in out and "16 UNAUTHENTICATED" in out
+    assert "65 CANCELLED" in out and "80 UNAUTHENTICATED" in out  # 64 + the status number
     assert "base64" in out
 
 
