@@ -39,6 +39,7 @@ from streamlet.runtime.carrier_errors import (  # noqa: E402
 )
 from streamlet.runtime.dispatch import CallInfo, ServerStream  # noqa: E402
 from streamlet.runtime.endpoints import (  # noqa: E402
+    ConnectionSet,
     connect,
     connect_tcp,
     connect_unix,
@@ -58,6 +59,7 @@ __all__ = [
     "CarrierError",
     "ChunkTooLargeError",
     "ConnectionLostError",
+    "ConnectionSet",
     "ConnectionSettings",
     "Encoding",
     "HandshakeError",
