@@ -11,10 +11,11 @@ DEADLINE_EXCEEDED on both sides with the handler cancelled.
 
 from __future__ import annotations
 
+import enum
 import logging
 import math
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from typing import Any, Final, Literal
 
 import attrs
 import trio
@@ -27,6 +28,26 @@ from .router import Route, Router
 
 log = logging.getLogger("streamlet.dispatch")
 stream_log = logging.getLogger("streamlet.streams")
+
+
+DEFAULT_UNARY_DEADLINE: Final = 30.0  # seconds; streams have no deadline unless one is set
+
+
+class _Default(enum.Enum):
+    """The "default deadline" marker, distinct from None (no deadline at all)."""
+
+    TOKEN = "default"
+
+
+DEFAULT_DEADLINE: Final = _Default.TOKEN
+Deadline = float | None | Literal[_Default.TOKEN]
+
+
+def resolve_deadline(mode: Mode, deadline: Deadline, unary_default: float | None) -> float | None:
+    """The deadline a call runs under: the caller's, else `unary_default` for a unary call."""
+    if deadline is DEFAULT_DEADLINE:
+        return unary_default if mode is Mode.UNARY else None
+    return deadline
 
 
 @attrs.frozen

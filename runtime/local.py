@@ -15,7 +15,15 @@ from streamlet.actors import DEFAULT_WINDOW, Role, Stream, open_owner_nursery, o
 from streamlet.codec.chunks import Encoding
 from streamlet.codec.modes import Mode
 
-from .dispatch import CallInfo, enforce_deadline, serve_stream
+from .dispatch import (
+    DEFAULT_DEADLINE,
+    DEFAULT_UNARY_DEADLINE,
+    CallInfo,
+    Deadline,
+    enforce_deadline,
+    resolve_deadline,
+    serve_stream,
+)
 from .router import Router
 
 
@@ -27,16 +35,18 @@ async def open_local(
     mode: Mode | str,
     encoding: Encoding | str = Encoding.CBOR,
     metadata: Mapping[str, str] | None = None,
-    deadline: float | None = None,
+    deadline: Deadline = DEFAULT_DEADLINE,
     window: int = DEFAULT_WINDOW,
 ) -> AsyncIterator[Stream]:
     """Open a client stream to `router`'s `method`, served in-process for the body.
 
     Leaving the block closes the stream (an exception in it aborts the call
     with CANCELLED, and the handler is cancelled); it returns once the handler
-    has finished, so no task outlives the block.
+    has finished, so no task outlives the block. A unary call gets a 30 s
+    deadline unless `deadline` is given (None: none), as over a connection.
     """
     mode, encoding = Mode(mode), Encoding(encoding)
+    deadline = resolve_deadline(mode, deadline, DEFAULT_UNARY_DEADLINE)
     if deadline is not None and not deadline > 0:
         raise ValueError(f"a deadline must be > 0 seconds, got {deadline!r}")
     call = CallInfo(method, mode, encoding, dict(metadata or {}), deadline)

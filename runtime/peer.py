@@ -8,7 +8,6 @@ calls get the settings' default deadline (30 s) unless the caller sets one.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import AsyncIterable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -19,15 +18,7 @@ from streamlet.codec import Encoding, HelloPayload, Mode
 
 from .carrier import Carrier, CarrierInfo
 from .carrier_errors import CarrierError
-
-
-class _Default(enum.Enum):
-    """The default deadline marker, distinct from None (no deadline)."""
-
-    TOKEN = "default"
-
-
-DEFAULT_DEADLINE = _Default.TOKEN
+from .dispatch import DEFAULT_DEADLINE, Deadline, resolve_deadline
 
 
 class Peer:
@@ -65,15 +56,21 @@ class Peer:
         mode: Mode | str,
         encoding: Encoding | str = Encoding.CBOR,
         metadata: Mapping[str, str] | None = None,
-        deadline: float | None = None,
+        deadline: Deadline = DEFAULT_DEADLINE,
     ) -> AbstractAsyncContextManager[Stream]:
-        """Open a stream to `method` for the body of an `async with` (see `Carrier.open_stream`)."""
-        return self.carrier.open_stream(
-            method, mode=mode, encoding=encoding, metadata=metadata, deadline=deadline
-        )
+        """Open a stream to `method` for the body of an `async with` (see `Carrier.open_stream`).
 
-    def _deadline(self, deadline: float | _Default | None) -> float | None:
-        return self.carrier.settings.unary_deadline if deadline is DEFAULT_DEADLINE else deadline
+        A unary call gets the settings' `unary_deadline` unless `deadline` is
+        given (None: no deadline); other modes have none unless one is set.
+        """
+        mode = Mode(mode)
+        return self.carrier.open_stream(
+            method,
+            mode=mode,
+            encoding=encoding,
+            metadata=metadata,
+            deadline=resolve_deadline(mode, deadline, self.carrier.settings.unary_deadline),
+        )
 
     async def call_unary(
         self,
@@ -82,7 +79,7 @@ class Peer:
         *,
         encoding: Encoding | str = Encoding.CBOR,
         metadata: Mapping[str, str] | None = None,
-        deadline: float | _Default | None = DEFAULT_DEADLINE,
+        deadline: Deadline = DEFAULT_DEADLINE,
     ) -> Any:
         """One request, one reply; raises the call's `StreamError` if it failed."""
         async with self.open_stream(
@@ -90,7 +87,7 @@ class Peer:
             mode=Mode.UNARY,
             encoding=encoding,
             metadata=metadata,
-            deadline=self._deadline(deadline),
+            deadline=deadline,
         ) as stream:
             await stream.send(request)
             return await stream.await_reply()

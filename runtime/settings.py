@@ -22,6 +22,8 @@ from streamlet.codec import (
     ProtocolError,
 )
 
+from .dispatch import DEFAULT_UNARY_DEADLINE
+
 _Hello = TypeVar("_Hello", bound=HelloPayload)
 
 
@@ -51,7 +53,9 @@ class ConnectionSettings:
     ping_interval: float | None = attrs.field(default=20.0, validator=_positive_or_none)
     ping_timeout: float = attrs.field(default=20.0, validator=_positive)
     close_timeout: float = attrs.field(default=5.0, validator=_positive)
-    unary_deadline: float | None = attrs.field(default=30.0, validator=_positive_or_none)
+    unary_deadline: float | None = attrs.field(
+        default=DEFAULT_UNARY_DEADLINE, validator=_positive_or_none
+    )
 
     def __attrs_post_init__(self) -> None:
         if self.initial_window < MIN_WINDOW:

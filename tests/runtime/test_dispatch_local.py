@@ -13,8 +13,15 @@ from streamlet.actors import DEFAULT_WINDOW, Role, Stream
 from streamlet.codec.chunks import Encoding
 from streamlet.codec.modes import Mode
 from streamlet.codec.status import StatusCode, StreamError
-from streamlet.runtime.dispatch import CallInfo, ServerStream, serve_stream
+from streamlet.runtime.dispatch import (
+    DEFAULT_UNARY_DEADLINE,
+    CallInfo,
+    ServerStream,
+    serve_stream,
+)
+from streamlet.runtime.endpoints import open_memory_connection
 from streamlet.runtime.router import Router
+from streamlet.runtime.settings import ConnectionSettings
 
 from streamlet.testing import open_local
 
@@ -339,3 +346,46 @@ async def test_stream_end_line_names_the_clients_cancel(
         await s.abort(StatusCode.CANCELLED, "user pressed stop")
     (end,) = [r.getMessage() for r in caplog.records if " end: " in r.getMessage()]
     assert "CANCELLED 'user pressed stop'" in end
+
+
+async def test_unary_call_gets_the_default_deadline(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    start = trio.current_time()
+    async with open_local(router, "slow", mode="unary") as s:
+        await s.send(None)
+        with pytest.raises(StreamError) as info:
+            await s.await_reply()
+    assert info.value.code is StatusCode.DEADLINE_EXCEEDED
+    assert trio.current_time() - start == pytest.approx(DEFAULT_UNARY_DEADLINE)
+
+
+async def test_unary_call_over_a_connection_gets_the_default_deadline(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    start = trio.current_time()
+    settings = ConnectionSettings(ping_interval=None)
+    async with (
+        open_memory_connection(router, settings=settings) as peer,
+        peer.open_stream("slow", mode="unary") as s,
+    ):
+        await s.send(None)
+        with pytest.raises(StreamError) as info:
+            await s.await_reply()
+    assert info.value.code is StatusCode.DEADLINE_EXCEEDED
+    assert trio.current_time() - start == pytest.approx(DEFAULT_UNARY_DEADLINE, abs=1)
+
+
+async def test_streams_and_explicit_none_have_no_default_deadline(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with open_local(router, "forever", mode="server_stream") as s:
+        await s.send(None)
+        with trio.move_on_after(10 * DEFAULT_UNARY_DEADLINE) as waited:
+            await s.recv()
+        assert waited.cancelled_caught  # still running: no deadline ended it
+    async with open_local(router, "slow", mode="unary", deadline=None) as s:
+        await s.send(None)
+        with trio.move_on_after(10 * DEFAULT_UNARY_DEADLINE) as waited:
+            await s.await_reply()
+        assert waited.cancelled_caught
