@@ -50,7 +50,7 @@ from .carrier_errors import (
     describe_transport_error,
 )
 from .dispatch import CallInfo, enforce_deadline, serve_stream
-from .handshake import RECEIVE_SIZE, bye_frame, handshake, send_bye
+from .handshake import bye_frame, handshake, send_bye
 from .keepalive import Keepalive
 from .outbound import Outbound
 from .router import Router
@@ -64,6 +64,13 @@ _NEVER_STARTED: Final = StreamError(
 )
 
 WRITE_BATCH: Final = 256 * 1024  # bytes gathered into one send_all, at most one frame more
+# The reader asks for up to a whole write batch at a time: one wakeup then takes in
+# what one `send_all` of the peer wrote. With 64 KiB reads (a quarter batch) the
+# reader woke four times as often, and 1 MiB chunks over loopback went at about
+# half the rate (`streamlet bench tcp_1mib`: ratio 0.49 before, about 0.65 after,
+# against a raw socket read the same way). Only the call's buffer is this size:
+# nothing more is held per connection.
+READ_SIZE: Final = WRITE_BATCH
 GATHER_IDLE_ROUNDS: Final = 3  # scheduling rounds without a new frame before the writer writes
 
 
@@ -292,7 +299,7 @@ class Carrier:
             while True:
                 for frame in decoder:
                     on_frame(frame)
-                data = await receive_some(RECEIVE_SIZE)
+                data = await receive_some(READ_SIZE)
                 if not data:
                     self._transport_ended(self._eof_reason())
                     return
