@@ -139,6 +139,6 @@ CASES: Final = (
         full=Size(items=10_000, repeats=2),
         quick=Size(items=200, repeats=1),
         limit="two actors and a handler task: machines ~6 KiB, trio tasks and scopes ~9 KiB",
-        settings="ConnectionSettings(max_streams=10,000) both sides, default window",
+        settings="ConnectionSettings(max_streams=stream count, 10,000) both sides, default window",
     ),
 )
