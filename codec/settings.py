@@ -33,7 +33,9 @@ MAX_WINDOW = 2**31 - 1  # windows and credit increments fit a signed 32-bit inte
 MIN_CHUNK_CHARGE = 16
 MIN_WINDOW = MIN_CHUNK_CHARGE
 DEFAULT_INITIAL_WINDOW = 1024 * 1024
-DEFAULT_MAX_CHUNK_SIZE = DEFAULT_INITIAL_WINDOW  # never above the initial window
+# Half the window: a receiver need only return credit once half is consumed, as no chunk
+# can find less than half free after that (see specs/stream.md, credit rules).
+DEFAULT_MAX_CHUNK_SIZE = DEFAULT_INITIAL_WINDOW // 2
 DEFAULT_MAX_STREAMS = 100
 MAX_STREAMS = 2**31 - 1
 MAX_ENCODINGS = 16  # entries in a HELLO's encodings list

@@ -364,7 +364,7 @@ CASES: Final = (
         better=Better.LOWER,
         full=Size(items=5_000, repeats=5),
         quick=Size(items=200, repeats=2),
-        limit="4 frames (a STREAM_CREDIT per chunk) and ~11 task steps a round trip",
+        limit="~11 trio task steps a round trip (reader, actor, handler, writer on each side)",
         settings="ConnectionSettings() defaults both sides",
     ),
 )

@@ -22,8 +22,11 @@ from .carrier_errors import CarrierError
 from .demo import MIB, DemoFailed, Opener, demo_router, run_tour, run_transfer
 from .endpoints import ConnectionSet, connect_tcp, serve_tcp
 from .local import open_local
+from .settings import ConnectionSettings
 
 DEFAULT_SIZE_MIB: Final = 256
+# As over the local pair: a 2 MiB window, whose half-window max chunk admits the 1 MiB chunks.
+BULK: Final = ConnectionSettings(initial_window=2 * MIB, max_chunk_size=MIB)
 REDRAW_INTERVAL: Final = 0.1  # seconds between redraws of the terminal bar: ~10 per second
 PLAIN_STEPS: Final = 4  # lines a non-terminal prints: at 25, 50, 75 and 100 %
 BAR_WIDTH: Final = 30
@@ -95,21 +98,23 @@ def run_demo(*, local: bool, size_mib: int, out: TextIO | None = None) -> int:
 
 async def _demo_local(size_mib: int, say: Callable[[str], None], out: TextIO) -> None:
     say("streamlet demo: each call mode against a demo router, in-process (no socket)")
-    # A local pair's max chunk is half its window: 2 MiB lets the upload's 1 MiB chunks through.
+    # The default max chunk is half the window: 2 MiB lets the upload's 1 MiB chunks through.
     opener = functools.partial(open_local, demo_router, window=2 * MIB)
     await _steps(opener, size_mib, say, out)
 
 
 async def _demo_tcp(size_mib: int, say: Callable[[str], None], out: TextIO) -> None:
     connections = ConnectionSet()
-    serve = functools.partial(serve_tcp, demo_router, 0, host="127.0.0.1", connections=connections)
+    serve = functools.partial(
+        serve_tcp, demo_router, 0, host="127.0.0.1", connections=connections, settings=BULK
+    )
     failure: DemoFailed | None = None
     async with trio.open_nursery() as nursery:
         listeners = await nursery.start(serve)
         port = listeners[0].socket.getsockname()[1]
         say(f"streamlet demo: a demo server on 127.0.0.1:{port}, each call mode over TCP")
         try:
-            async with connect_tcp("127.0.0.1", port) as peer:
+            async with connect_tcp("127.0.0.1", port, settings=BULK) as peer:
                 await _steps(peer.open_stream, size_mib, say, out)
         except DemoFailed as exc:
             failure = exc
