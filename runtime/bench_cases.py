@@ -19,8 +19,8 @@ import trio
 from streamlet.actors import Stream, open_pair
 
 from .bench_model import Benchmark, Better, Reading, Sample, Size, Target
-from .carrier import READ_SIZE
 from .endpoints import connect_tcp, serve_tcp
+from .inbound import READ_SIZE
 from .peer import Peer
 from .router import Router
 from .settings import ConnectionSettings

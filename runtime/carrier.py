@@ -1,12 +1,14 @@
 """The carrier: one connection's task, carrying its streams' deliveries as STREAM_* frames.
 
 A `Carrier` runs over any `trio.abc.Stream` (TCP, TLS, a Unix socket, a memory
-pair). After the handshake it runs three tasks: the reader decodes frames and
-routes each to its stream without ever blocking (credit guarantees room), the
-writer drains the fair outbound queue (`outbound.Outbound`) in coalesced
-`send_all` calls, and the keepalive pings the peer. Streams the peer opens are
-served by the router (`dispatch.serve_stream`), a task per stream; streams this
-side opens live in their owner's `async with open_stream(...)`.
+pair). After the handshake it runs three tasks: the reader (`inbound.Inbound`)
+decodes frames and routes each to its stream without ever blocking (credit
+guarantees room), the writer drains the fair outbound queue
+(`outbound.Outbound`) in coalesced `send_all` calls, and the keepalive pings
+the peer. Streams the peer opens are served by the router
+(`dispatch.serve_stream`), a task per stream; streams this side opens live in
+their owner's `async with open_stream(...)`. This module holds the connection's
+lifetime (run, shutdown, the drain, the end), the writer, and `open_stream`.
 
 However the connection ends (BYE drained, EOF, a broken transport, garbage
 from the peer, a silent peer), every stream still on it ends at once with
@@ -28,11 +30,8 @@ from streamlet.codec import (
     MIN_MAX_FRAME_SIZE,
     ByePayload,
     Encoding,
-    Flags,
-    Frame,
     FrameDecoder,
     FrameEncoder,
-    FrameKind,
     HelloPayload,
     Mode,
     OpenPayload,
@@ -42,20 +41,15 @@ from streamlet.codec import (
     StreamError,
 )
 
-from .carrier_errors import (
-    CarrierError,
-    ConnectionLostError,
-    PeerClosedError,
-    PeerProtocolError,
-    describe_transport_error,
-)
-from .dispatch import CallInfo, enforce_deadline, serve_stream
+from .carrier_errors import CarrierError, ConnectionLostError, describe_transport_error
+from .dispatch import enforce_deadline
 from .handshake import bye_frame, handshake, send_bye
+from .inbound import Inbound
 from .keepalive import Keepalive
-from .outbound import Outbound
+from .outbound import WRITE_BATCH, Outbound
 from .router import Router
 from .settings import DEFAULT_SETTINGS, ConnectionSettings
-from .stream_table import StreamEntry, StreamTable, server_stream_for
+from .stream_table import StreamEntry, StreamTable
 
 log = logging.getLogger("streamlet.carrier")
 
@@ -63,14 +57,6 @@ _NEVER_STARTED: Final = StreamError(
     StatusCode.CANCELLED, "the opener was cancelled before the stream started"
 )
 
-WRITE_BATCH: Final = 256 * 1024  # bytes gathered into one send_all, at most one frame more
-# The reader asks for up to a whole write batch at a time: one wakeup then takes in
-# what one `send_all` of the peer wrote. With 64 KiB reads (a quarter batch) the
-# reader woke four times as often, and 1 MiB chunks over loopback went at about
-# half the rate (`streamlet bench tcp_1mib`: ratio 0.49 before, about 0.65 after,
-# against a raw socket read the same way). Only the call's buffer is this size:
-# nothing more is held per connection.
-READ_SIZE: Final = WRITE_BATCH
 GATHER_IDLE_ROUNDS: Final = 3  # scheduling rounds without a new frame before the writer writes
 
 
@@ -110,10 +96,12 @@ class Carrier:
         self._outbound = Outbound(self._encoder)
         self._streams = StreamTable(side, settings.max_chunk_size)
         self._keepalive = Keepalive(self._outbound)
+        self._inbound = Inbound(
+            self, transport, self._decoder, self._streams, self._outbound, self._keepalive
+        )
         self._nursery: trio.Nursery | None = None
         self._started = False
         self._bye_sent = False
-        self._bye_received = False
         self._writing = False
         self._final_bye: ByePayload | None = None
         self._done = trio.Event()  # the connection is over: run cancels its tasks
@@ -129,7 +117,7 @@ class Carrier:
 
     @property
     def _draining(self) -> bool:
-        return self._bye_sent or self._bye_received
+        return self._bye_sent or self._inbound.bye_received
 
     def info(self) -> CarrierInfo:
         """A snapshot of the connection's counters."""
@@ -140,7 +128,7 @@ class Carrier:
             queued_bytes=self._outbound.queued_bytes,
             queued_streams=len(self._outbound.ring),
             bye_sent=self._bye_sent,
-            bye_received=self._bye_received,
+            bye_received=self._inbound.bye_received,
             closed=self._done.is_set(),
         )
 
@@ -169,7 +157,7 @@ class Carrier:
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
-                nursery.start_soon(self._read_loop)
+                nursery.start_soon(self._inbound.run, nursery)
                 nursery.start_soon(self._write_loop)
                 if self.settings.ping_interval is not None:
                     nursery.start_soon(
@@ -244,6 +232,10 @@ class Carrier:
         ):
             self._terminate(None, "the connection was closed")
 
+    def _unregister(self, entry: StreamEntry) -> None:
+        self._streams.remove(entry)
+        self._check_drained()
+
     # -- the writer ----------------------------------------------------------------------
 
     async def _write_loop(self) -> None:
@@ -288,126 +280,6 @@ class Carrier:
             self._terminate(None, reason)
         else:
             self._fail(ConnectionLostError(reason))
-
-    # -- the reader ----------------------------------------------------------------------
-
-    async def _read_loop(self) -> None:
-        decoder = self._decoder
-        receive_some = self._transport.receive_some
-        on_frame = self._on_frame
-        try:
-            while True:
-                for frame in decoder:
-                    on_frame(frame)
-                data = await receive_some(READ_SIZE)
-                if not data:
-                    self._transport_ended(self._eof_reason())
-                    return
-                decoder.receive_data(data)
-        except ProtocolError as exc:
-            message = f"protocol error from the peer: {exc}"
-            bye = ByePayload(StatusCode.INTERNAL, str(exc), self._streams.ids.last_peer)
-            self._fail(PeerProtocolError(message), bye)
-        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-            self._transport_ended(
-                "the connection broke while reading: " + describe_transport_error(exc)
-            )
-
-    def _eof_reason(self) -> str:
-        """Why the byte stream ended: a clean EOF, or one in the middle of a frame (a cut)."""
-        try:
-            self._decoder.receive_eof()
-        except ProtocolError as exc:
-            return f"the connection was cut: {exc}"
-        return "the peer closed the connection without BYE"
-
-    def _on_frame(self, frame: Frame) -> None:
-        """Route one frame; a `ProtocolError` is a connection error (spec section 9)."""
-        if frame.stream_id == 0:
-            self._on_connection_frame(frame)
-            return
-        if frame.kind is FrameKind.STREAM_OPEN:
-            self._on_open(frame)
-            return
-        self._streams.route(frame)
-
-    def _on_connection_frame(self, frame: Frame) -> None:
-        kind = frame.kind
-        if kind is FrameKind.PING:
-            self._outbound.queue_control(Frame(FrameKind.PONG, Flags.NONE, 0, frame.payload))
-        elif kind is FrameKind.PONG:
-            self._keepalive.pong(frame.payload)
-        elif kind is FrameKind.BYE:
-            self._on_bye(ByePayload.decode(frame.payload))
-        else:
-            raise ProtocolError(
-                f"{kind.name} after the handshake: it is sent once, as the first frame",
-                kind=kind,
-                flags=frame.flags,
-                stream_id=0,
-            )
-
-    def _on_bye(self, bye: ByePayload) -> None:
-        if bye.code is not StatusCode.OK:
-            reason = f"the peer closed the connection: {bye.code.name}: {bye.reason}"
-            self._fail(PeerClosedError(reason))
-            return
-        self._bye_received = True
-        refused = StreamError(
-            StatusCode.UNAVAILABLE,
-            "the peer is shutting down (BYE) and did not process this stream; it may be retried",
-        )
-        self._streams.refuse_above(bye.last_stream_id, refused)
-        self._check_drained()
-
-    # -- streams the peer opens ----------------------------------------------------------
-
-    def _on_open(self, frame: Frame) -> None:
-        stream_id = frame.stream_id
-        self._streams.ids.accept_peer_open(stream_id, frame.flags)
-        settings = self.settings
-        link = self._outbound.link(stream_id, settings.initial_window)
-        try:
-            request = OpenPayload.decode(frame.payload)
-        except ProtocolError as exc:
-            link.deliver_error(StreamError(StatusCode.INVALID_ARGUMENT, f"bad STREAM_OPEN: {exc}"))
-            return
-        refusal = self._streams.refusal(
-            request,
-            draining=self._draining,
-            serving=self.router is not None,
-            max_streams=self.settings.max_streams,
-        )
-        if refusal is not None:
-            link.deliver_error(refusal)
-            return
-        assert self.peer_settings is not None and self._nursery is not None
-        stream = server_stream_for(
-            stream_id,
-            request,
-            window=settings.initial_window,
-            max_chunk_size=settings.max_chunk_size,
-            link=link,
-            peer_max_chunk_size=self.peer_settings.max_chunk_size,
-        )
-        entry = self._streams.add(stream, link, served=True)
-        if frame.flags & Flags.FIN:
-            stream.deliver_end()
-        call = CallInfo(
-            request.method, request.mode, request.encoding, request.metadata, request.deadline
-        )
-        self._nursery.start_soon(self._serve, entry, call, name=f"streamlet serve {stream_id}")
-
-    async def _serve(self, entry: StreamEntry, call: CallInfo) -> None:
-        assert self.router is not None
-        try:
-            await serve_stream(self.router, entry.stream, call)
-        finally:
-            self._unregister(entry)
-
-    def _unregister(self, entry: StreamEntry) -> None:
-        self._streams.remove(entry)
-        self._check_drained()
 
     # -- streams this side opens ---------------------------------------------------------
 
@@ -488,7 +360,7 @@ class Carrier:
             raise StreamError(
                 StatusCode.UNAVAILABLE, "the connection is shutting down (BYE sent): no new streams"
             )
-        if self._bye_received:
+        if self._inbound.bye_received:
             raise StreamError(
                 StatusCode.UNAVAILABLE,
                 "the peer is shutting down (BYE received): no new streams",

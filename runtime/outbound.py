@@ -36,6 +36,7 @@ _NO_FLAGS: Final = int(Flags.NONE)
 _FIN: Final = int(Flags.FIN)
 _MORE: Final = int(Flags.MORE_FRAMES)
 _BLANK_HEADER: Final = bytes(HEADER_SIZE)
+WRITE_BATCH: Final = 256 * 1024  # bytes per send_all (the limit given to `fill`), one frame more
 MAX_QUEUED_CONTROL: Final = 32  # PONGs beyond this many unsent ones are dropped (a PING flood)
 
 # One queued stream frame: kind, payload (a whole message for CHUNK / REPLY), FIN.
