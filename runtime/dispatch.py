@@ -138,7 +138,6 @@ async def _run_route(route: Route, stream: Stream, handler_stream: ServerStream)
             )
     elif mode is not Mode.BIDI or result is not None:  # a bidi handler returning None ends
         await stream.reply(result)
-    await stream.close()
 
 
 async def _watch_peer(stream: Stream, scope: trio.CancelScope, seen: list[StreamError]) -> None:
@@ -163,15 +162,15 @@ async def serve_stream(router: Router, stream: Stream, call: CallInfo) -> None:
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(stream.run)
-            failure = await _refusal(router, call)
-            if failure is None:
-                route = router.route(call.method)
-                assert route is not None
+            admitted = await _admit(router, call)
+            if isinstance(admitted, StreamError):
+                failure = admitted
+            else:
                 handler_stream = ServerStream(stream, call, deadline)
                 with trio.CancelScope(deadline=deadline) as scope:
                     nursery.start_soon(_watch_peer, stream, scope, peer_error)
                     try:
-                        await _run_route(route, stream, handler_stream)
+                        await _run_route(admitted, stream, handler_stream)
                     except Exception as exc:
                         failure = _handler_failure(exc)
                         if failure is not exc:
@@ -205,8 +204,8 @@ def _log_end(stream: Stream, call: CallInfo, error: StreamError | None, seconds:
     )
 
 
-async def _refusal(router: Router, call: CallInfo) -> StreamError | None:
-    """The error that refuses a call before its handler runs, or None to run it."""
+async def _admit(router: Router, call: CallInfo) -> Route | StreamError:
+    """The route that serves the call, or the error that refuses it before a handler runs."""
     route = router.route(call.method)
     if route is None:
         return StreamError(StatusCode.NOT_FOUND, f"no handler for method {call.method!r}")
@@ -223,7 +222,7 @@ async def _refusal(router: Router, call: CallInfo) -> StreamError | None:
         except Exception as exc:
             log.exception("stream gate failed for %s", call.method)
             return _handler_failure(exc)
-    return None
+    return route
 
 
 def deadline_exceeded(method: str, seconds: float | None) -> StreamError:
